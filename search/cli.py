@@ -1,0 +1,151 @@
+"""Command line: flags -> a frozen RunConfig -> the pipeline. Nothing else lives here.
+
+    python run_search.py [search flags]          run a search (the default command)
+    python run_search.py export RUN_DIR [...]    export a trial to TFLite and verify it
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from search.config import RunConfig
+from search.errors import UserError
+from search.quiet import load_tensorflow
+
+COMMANDS = ("search", "export")
+_D = RunConfig()
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}") from None
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {value}")
+    return value
+
+
+def search_parser() -> argparse.ArgumentParser:
+    from search import backends
+
+    p = argparse.ArgumentParser(
+        prog="run_search.py",
+        description="Search small, fast age-estimation CNNs on UTKFace-named face images and "
+                    "rank them on the Pareto front of validation MAE, parameters and TFLite "
+                    "size. Other commands: 'run_search.py export RUN_DIR' (see its --help).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--space", default=_D.space,
+                   help="search space: a shipped name (spaces/<name>.toml) or a path to a "
+                        ".toml file")
+    p.add_argument("--tuner", default=_D.tuner, choices=sorted(backends.TUNERS),
+                   help="tuner that proposes candidates")
+    p.add_argument("--trials", type=_positive_int, default=_D.trials,
+                   help="candidate models to train, in total (a resumed run counts earlier ones)")
+    p.add_argument("--epochs", type=_positive_int, default=_D.epochs,
+                   help="epochs per trial, at most (early stopping on validation MAE may stop "
+                        "sooner)")
+    p.add_argument("--patience", type=_positive_int, default=_D.patience,
+                   help="early stopping: epochs without a better validation MAE")
+    p.add_argument("--data-dir", default=_D.data_dir,
+                   help="folder of UTKFace images (any depth); default: the embedded synthetic "
+                        "faces")
+    p.add_argument("--synthetic-images", type=_positive_int, default=_D.synthetic_images,
+                   help="number of synthetic faces when no --data-dir is given")
+    p.add_argument("--max-images", type=_positive_int, default=_D.max_images,
+                   help="use at most this many images (a deterministic subset); default: all")
+    p.add_argument("--image-size", type=_positive_int, default=_D.image_size,
+                   help="training resolution in pixels per side (images are resized to it)")
+    p.add_argument("--batch-size", type=_positive_int, default=_D.batch_size,
+                   help="images per training batch")
+    p.add_argument("--val-fraction", type=_fraction, default=_D.val_fraction,
+                   help="fraction of distinct images held out for validation")
+    p.add_argument("--test-fraction", type=_fraction, default=_D.test_fraction,
+                   help="fraction of distinct images held out for the final test")
+    p.add_argument("--seed", type=int, default=_D.seed,
+                   help="seed for synthetic data, split, sampling and weight init")
+    p.add_argument("--run-name", default=_D.run_name,
+                   help="name of the run folder; the same name resumes a run (default: "
+                        "<space>-<date>-<time>)")
+    p.add_argument("--results-dir", default=_D.results_dir,
+                   help="folder that holds one folder per run")
+    p.add_argument("--overwrite", action="store_true",
+                   help="delete an existing run of the same name and start over")
+    p.add_argument("--cache-dir", default=_D.cache_dir,
+                   help="where synthetic faces are cached (default: $AGESEARCH_CACHE or "
+                        "~/.cache/agesearch)")
+    return p
+
+
+def export_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="run_search.py export",
+        description="Convert a trial of a finished (or interrupted) run to TFLite, run each file "
+                    "in the LiteRT interpreter on test images and check it matches the Keras "
+                    "model.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("run_dir", help="the run folder, e.g. results/lite-20260101-120000")
+    p.add_argument("--trial", default="best",
+                   help="'best' (lowest validation MAE on the Pareto front) or a trial id")
+    p.add_argument("--quantize", default="float32,float16",
+                   help="comma-separated formats: float32, float16")
+    p.add_argument("--samples", type=_positive_int, default=32,
+                   help="test images used to verify each file against the Keras model")
+    return p
+
+
+def _console():
+    """A rich console; wide enough for the leaderboard when output goes to a file or CI log."""
+    from rich.console import Console
+
+    return Console(width=None if sys.stdout.isatty() else 160)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's C++ chatter out
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = argv.pop(0) if argv and argv[0] in COMMANDS else "search"
+    try:
+        if command == "export":
+            args = export_parser().parse_args(argv)
+            console = _console()
+            load_tensorflow()
+            from search import export
+
+            quantize = [q.strip() for q in args.quantize.split(",") if q.strip()]
+            result = export.export(args.run_dir, trial=args.trial, quantize=quantize,
+                                   samples=args.samples, console=console)
+            return 0 if result["verified"] else 1
+        args = search_parser().parse_args(argv)
+        cfg = RunConfig(**vars(args))
+        console = _console()
+        load_tensorflow()
+        from search import pipeline
+
+        pipeline.run(cfg, console=console)
+        return 0
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished trials are kept in the run folder", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""The run configuration: every default in one commented block.
+
+``run_search.py`` turns flags into a frozen :class:`RunConfig`; every other module reads it
+and none writes it. The config is saved beside each run's results, so any result can be
+rebuilt (``config.json`` in the run folder).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    # --- what to search ---------------------------------------------------------------
+    space: str = "lite"  # a shipped space name (spaces/<name>.toml) or a path to a .toml file
+    tuner: str = "random"  # KerasTuner oracle: random | bayesian
+    trials: int = 6  # candidate models trained in the search (in total)
+    # --- data --------------------------------------------------------------------------
+    data_dir: str | None = None  # a UTKFace folder; None = the embedded synthetic faces
+    synthetic_images: int = 2400  # size of the embedded synthetic set
+    max_images: int | None = None  # use at most this many images (a deterministic subset)
+    image_size: int = 64  # pixels per side at training time (UTKFace files are 200x200)
+    val_fraction: float = 0.15  # fraction of distinct images held out for validation
+    test_fraction: float = 0.15  # fraction of distinct images held out for the final test
+    # --- training ----------------------------------------------------------------------
+    epochs: int = 12  # epochs per trial (at most; early stopping may end sooner)
+    batch_size: int = 32
+    patience: int = 4  # early stopping: epochs without a better validation MAE
+    seed: int = 42  # one seed for data generation, split, sampling and weight init
+    # --- where results go --------------------------------------------------------------
+    run_name: str | None = None  # None = "<space>-<date>-<time>"
+    results_dir: str = "results"
+    overwrite: bool = False  # start a run of the same name over
+    cache_dir: str | None = None  # synthetic faces cache; None = $AGESEARCH_CACHE or ~/.cache
+    verbose: int = 1
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def replace(self, **changes: Any) -> RunConfig:
+        return dataclasses.replace(self, **changes)
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> RunConfig:
+        return cls.from_dict(json.loads(path.read_text()))

@@ -1,0 +1,363 @@
+"""UTKFace as users have it: discovery, name parsing, validation, duplicate-aware split, tf.data.
+
+UTKFace file names carry the labels: ``[age]_[gender]_[race]_[date&time].jpg`` (the aligned
+"chip" files end in ``.jpg.chip.jpg``). The public set breaks its own convention now and then
+(a missing field, a space before the extension); the parser takes what is safe to take (the
+age is the first field and all the model needs) and skips what is not, never guessing.
+
+The split is made from each file's *content* hash and the seed, so the same folder gives the
+same test set on every machine whatever the order of files on disk, and identical images
+(UTKFace holds several hundred, some under different ages) always land on the same side.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from search.errors import UserError
+
+#: Ages are parsed as whole years and must lie in this closed range (UTKFace's own).
+AGE_MIN, AGE_MAX = 0, 116
+IMAGE_SUFFIXES = (".jpg", ".jpeg")
+SPLITS = ("train", "val", "test")
+
+# age, then at least one more underscore-separated field; spaces before the extension are
+# tolerated (the public set has them). Anything else is not a UTKFace name.
+_NAME = re.compile(r"^(?P<age>\d{1,3})_(?P<rest>[0-9_]*?)\s*(?:\.jpe?g)+(?:\.chip\.jpe?g)?$", re.I)
+_JPEG_SOI = b"\xff\xd8\xff"
+_JPEG_EOI = b"\xff\xd9"
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@dataclass(frozen=True)
+class Labels:
+    age: int
+    gender: int | None  # UTKFace: 0 male, 1 female; None when the field is missing
+    race: int | None  # UTKFace: 0-4; None when the field is missing
+
+
+@dataclass(frozen=True)
+class FaceFile:
+    path: str
+    age: int
+    gender: int | None
+    race: int | None
+    digest: str  # content hash (hex); identical images share it
+
+
+@dataclass
+class DatasetAccount:
+    """What was found, used and skipped: printed, and saved with every run."""
+
+    source: str
+    found: int = 0
+    used: int = 0
+    skipped: dict[str, list[str]] = field(default_factory=dict)  # reason -> file names
+    duplicate_files: int = 0  # files whose content also appears under another name
+    duplicate_groups: int = 0
+    conflicting_groups: int = 0  # duplicate groups whose files disagree on the age
+    unselected: int = 0  # usable files left out by --max-images
+    splits: dict[str, int] = field(default_factory=dict)
+    age_histogram: dict[str, int] = field(default_factory=dict)  # "0-9" -> count (used files)
+
+    def skip(self, reason: str, name: str) -> None:
+        self.skipped.setdefault(reason, []).append(name)
+
+    @property
+    def skipped_total(self) -> int:
+        return sum(len(v) for v in self.skipped.values())
+
+    def to_dict(self, examples: int = 5) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "found": self.found,
+            "used": self.used,
+            "skipped_total": self.skipped_total,
+            "skipped": {
+                reason: {"count": len(names), "examples": sorted(names)[:examples]}
+                for reason, names in sorted(self.skipped.items())
+            },
+            "duplicate_files": self.duplicate_files,
+            "duplicate_groups": self.duplicate_groups,
+            "conflicting_groups": self.conflicting_groups,
+            "unselected": self.unselected,
+            "splits": dict(self.splits),
+            "age_histogram": dict(self.age_histogram),
+        }
+
+
+def parse_name(name: str) -> Labels | str:
+    """Labels from a UTKFace file name, or the reason the name cannot be used.
+
+    >>> parse_name("24_0_1_20170116220224657 .jpg.chip.jpg")
+    Labels(age=24, gender=0, race=1)
+    >>> parse_name("39_1_20170116174525125.jpg.chip.jpg")  # race field missing
+    Labels(age=39, gender=1, race=None)
+    """
+    m = _NAME.match(name.strip())
+    if not m:
+        return "name is not [age]_[gender]_[race]_[date].jpg"
+    age = int(m.group("age"))
+    if not AGE_MIN <= age <= AGE_MAX:
+        return f"age outside {AGE_MIN}-{AGE_MAX}"
+    fields = [f for f in m.group("rest").split("_") if f]
+    # Short fields are gender then race; a long one (8+ digits) is the date and ends them.
+    short = []
+    for f in fields:
+        if len(f) >= 8:
+            break
+        short.append(f)
+    if len(short) > 2:
+        return "name has more label fields than [age]_[gender]_[race]"
+    gender = int(short[0]) if len(short) >= 1 else None
+    race = int(short[1]) if len(short) >= 2 else None
+    if gender is not None and gender not in (0, 1):
+        gender = None
+    if race is not None and not 0 <= race <= 4:
+        race = None
+    return Labels(age=age, gender=gender, race=race)
+
+
+def check_image_bytes(data: bytes) -> str | None:
+    """None for a usable JPEG, else the reason it is not (cheap checks on the bytes)."""
+    if not data:
+        return "empty file"
+    if data.startswith(_PNG_MAGIC):
+        return "PNG data under a .jpg name"
+    if not data.startswith(_JPEG_SOI):
+        return "not a JPEG"
+    # A truncated JPEG lacks its end-of-image marker (some writers pad after it).
+    if _JPEG_EOI not in data[-4096:]:
+        return "truncated JPEG"
+    return None
+
+
+def _iter_files(root: Path) -> Iterable[Path]:
+    for p in sorted(root.rglob("*")):
+        if p.is_file():
+            yield p
+
+
+def discover(root: str | Path) -> tuple[list[FaceFile], DatasetAccount]:
+    """Every usable face image below ``root`` (any depth), and the account of the rest."""
+    root = Path(root).expanduser()
+    if not root.exists():
+        raise UserError(f"--data-dir {str(root)!r} does not exist; expected a folder of "
+                        "UTKFace images named [age]_[gender]_[race]_[date].jpg")
+    if not root.is_dir():
+        raise UserError(f"--data-dir {str(root)!r} is not a folder; expected a folder of "
+                        "UTKFace images named [age]_[gender]_[race]_[date].jpg")
+    account = DatasetAccount(source=str(root))
+    files: list[FaceFile] = []
+    for path in _iter_files(root):
+        account.found += 1
+        name = path.name
+        if not name.lower().rstrip().endswith(IMAGE_SUFFIXES):
+            account.skip("not an image file", name)
+            continue
+        labels = parse_name(name)
+        if isinstance(labels, str):
+            account.skip(labels, name)
+            continue
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            account.skip(f"unreadable ({e.strerror or e})", name)
+            continue
+        problem = check_image_bytes(data)
+        if problem:
+            account.skip(problem, name)
+            continue
+        digest = hashlib.blake2b(data, digest_size=16).hexdigest()
+        files.append(FaceFile(str(path), labels.age, labels.gender, labels.race, digest))
+    if not files:
+        raise UserError(
+            f"--data-dir {str(root)!r} holds no usable UTKFace image "
+            f"({account.found} files found, {account.skipped_total} skipped); expected JPEGs "
+            "named [age]_[gender]_[race]_[date].jpg with an age of 0-116"
+        )
+    groups: dict[str, list[FaceFile]] = defaultdict(list)
+    for f in files:
+        groups[f.digest].append(f)
+    dup = [g for g in groups.values() if len(g) > 1]
+    account.duplicate_groups = len(dup)
+    account.duplicate_files = sum(len(g) for g in dup)
+    account.conflicting_groups = sum(1 for g in dup if len({f.age for f in g}) > 1)
+    account.used = len(files)
+    return files, account
+
+
+def _unit(seed: int, salt: str, digest: str) -> float:
+    """A number in [0, 1) fixed by (seed, salt, content): the split's only source of order."""
+    h = hashlib.blake2b(f"{seed}:{salt}:{digest}".encode(), digest_size=8).digest()
+    return int.from_bytes(h, "big") / 2.0**64
+
+
+def split(
+    files: Sequence[FaceFile],
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+    max_images: int | None = None,
+) -> dict[str, list[FaceFile]]:
+    """Deterministic train / val / test split by content, duplicates kept together.
+
+    Groups of identical images are ordered by a hash of (seed, content) and cut by the
+    fractions, so the result depends on neither file names nor their order on disk. Each
+    split gets at least one group when there are three or more.
+    """
+    for name, frac in (("--val-fraction", val_fraction), ("--test-fraction", test_fraction)):
+        if not 0.0 <= frac < 1.0:
+            raise UserError(f"{name} must be in [0, 1), got {frac}")
+    if val_fraction + test_fraction >= 1.0:
+        raise UserError("--val-fraction + --test-fraction must be below 1 to leave training "
+                        f"data, got {val_fraction} + {test_fraction}")
+    groups: dict[str, list[FaceFile]] = defaultdict(list)
+    for f in files:
+        groups[f.digest].append(f)
+    digests = sorted(groups)
+    if max_images is not None:
+        if max_images < 3:
+            raise UserError(f"--max-images must be at least 3 (train, val, test), got {max_images}")
+        digests.sort(key=lambda d: _unit(seed, "subset", d))
+        kept, n = [], 0
+        for d in digests:
+            if n >= max_images:
+                break
+            kept.append(d)
+            n += len(groups[d])
+        digests = kept
+    digests.sort(key=lambda d: _unit(seed, "split", d))
+    g = len(digests)
+    if g < 3:
+        raise UserError(f"need at least 3 distinct images for a train/val/test split, got {g}")
+    n_test = max(1 if test_fraction > 0 else 0, round(test_fraction * g))
+    n_val = max(1 if val_fraction > 0 else 0, round(val_fraction * g))
+    if n_test + n_val >= g:
+        raise UserError(f"{g} distinct images leave none for training with --val-fraction "
+                        f"{val_fraction} and --test-fraction {test_fraction}")
+    parts = {
+        "test": digests[:n_test],
+        "val": digests[n_test : n_test + n_val],
+        "train": digests[n_test + n_val :],
+    }
+    out = {}
+    for k, ds in parts.items():
+        out[k] = sorted((f for d in ds for f in groups[d]), key=lambda f: (f.digest, f.path))
+    return out
+
+
+def age_histogram(ages: Iterable[int]) -> dict[str, int]:
+    """Counts by decade, ``"0-9"`` .. ``"110-116"``, every decade present."""
+    counts = Counter(min(a // 10, AGE_MAX // 10) for a in ages)
+    return {
+        f"{d * 10}-{min(d * 10 + 9, AGE_MAX)}": counts.get(d, 0) for d in range(AGE_MAX // 10 + 1)
+    }
+
+
+# --------------------------------------------------------------------------- tf.data
+
+
+def decode_and_resize(raw, image_size: int):
+    """JPEG bytes -> uint8 [size, size, 3]. The one resize used in training and prediction."""
+    import tensorflow as tf
+
+    img = tf.io.decode_jpeg(raw, channels=3, dct_method="INTEGER_ACCURATE")
+    img = tf.image.resize(img, [image_size, image_size], method="area")
+    return tf.cast(tf.round(tf.clip_by_value(img, 0.0, 255.0)), tf.uint8)
+
+
+def make_dataset(
+    files: Sequence[FaceFile],
+    image_size: int,
+    batch_size: int,
+    training: bool,
+    seed: int,
+):
+    """read -> decode -> resize (parallel) -> cache (uint8) -> shuffle -> batch -> prefetch.
+
+    Images are cached as uint8 at the training resolution (a quarter of a float32 cache) and
+    cast to float32 per batch; labels are ages in years (float32).
+    """
+    import tensorflow as tf
+
+    paths = [f.path for f in files]
+    ages = np.array([f.age for f in files], dtype=np.float32)
+    ds = tf.data.Dataset.from_tensor_slices((paths, ages))
+
+    def load(path, age):
+        return decode_and_resize(tf.io.read_file(path), image_size), age
+
+    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    # A file that passed the byte checks but still fails to decode is dropped, not fatal.
+    ds = ds.ignore_errors().cache()
+    if training:
+        ds = ds.shuffle(max(1, len(files)), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size).map(
+        lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE
+    )
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+@dataclass
+class Data:
+    """The three pipelines of a run, with the files behind them and the account."""
+
+    splits: dict[str, list[FaceFile]]
+    account: DatasetAccount
+    image_size: int
+    batch_size: int
+    seed: int
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return (self.image_size, self.image_size, 3)
+
+    def dataset(self, name: str, training: bool | None = None):
+        if training is None:
+            training = name == "train"
+        return make_dataset(self.splits[name], self.image_size, self.batch_size, training,
+                            self.seed)
+
+    def ages(self, name: str) -> np.ndarray:
+        return np.array([f.age for f in self.splits[name]], dtype=np.float32)
+
+    def fingerprint(self) -> str:
+        """A hash of the split (content and labels); a resumed run must see the same one."""
+        h = hashlib.sha256()
+        for name in SPLITS:
+            for f in self.splits[name]:
+                h.update(f"{name}:{f.digest}:{f.age};".encode())
+        return h.hexdigest()[:16]
+
+
+def load(cfg) -> Data:
+    """The data of a run: ``cfg.data_dir`` or the embedded synthetic faces."""
+    from search import synthetic
+
+    if cfg.image_size < 8:
+        raise UserError(f"--image-size must be at least 8 pixels, got {cfg.image_size}")
+    if cfg.batch_size < 1:
+        raise UserError(f"--batch-size must be at least 1, got {cfg.batch_size}")
+    if cfg.data_dir:
+        root = Path(cfg.data_dir)
+    else:
+        n = cfg.synthetic_images
+        if cfg.max_images is not None:
+            n = min(n, cfg.max_images)
+        root = synthetic.generate(n, cfg.seed, Path(cfg.cache_dir) if cfg.cache_dir else None)
+    files, account = discover(root)
+    parts = split(files, cfg.val_fraction, cfg.test_fraction, cfg.seed, cfg.max_images)
+    account.splits = {k: len(parts[k]) for k in SPLITS}
+    account.used = sum(account.splits.values())
+    account.unselected = len(files) - account.used
+    account.age_histogram = age_histogram(f.age for k in SPLITS for f in parts[k])
+    return Data(parts, account, cfg.image_size, cfg.batch_size, cfg.seed)

@@ -1,0 +1,25 @@
+"""Error kinds.
+
+Two kinds, as in KerasTuner: a :class:`UserError` is something the person running the tool
+can fix (a missing folder, a malformed space file); the command line prints its message on
+one line and exits with status 2. A :class:`TrialError` ends one trial, which is recorded as
+failed or infeasible while the search goes on.
+"""
+
+from __future__ import annotations
+
+
+class AgeSearchError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class UserError(AgeSearchError):
+    """Bad input: the message names the value and what was expected."""
+
+
+class TrialError(AgeSearchError):
+    """One trial could not finish; the search goes on."""
+
+
+class InfeasibleCandidate(TrialError):
+    """A candidate that cannot be built or cannot ship (collapsed shape, over budget)."""

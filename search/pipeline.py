@@ -1,0 +1,134 @@
+"""One search, end to end: space -> data -> tuner -> Pareto ranks -> leaderboard.
+
+Nothing imports this module but the command line; it wires the others together and is the
+only place that decides where files go (``<results>/<run>/``):
+
+    config.json        the RunConfig (any result can be rebuilt from it)
+    dataset.json       the data set's account (found, used, skipped by reason, split)
+    space.json         the space as loaded
+    trials/<id>/       record.json, model.keras, checkpoint, TensorBoard logs
+    tuner/             KerasTuner's oracle state (resume)
+    leaderboard.json   the ranked leaderboard
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from search import backends, report
+from search import data as data_mod
+from search import space as space_mod
+from search.config import RunConfig
+from search.costs import CostCache
+from search.errors import UserError
+from search.records import write_json_atomic
+from search.train import TrialContext, evaluate
+
+_RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+def run_name(cfg: RunConfig, space_name: str) -> str:
+    if cfg.run_name:
+        if not _RUN_NAME.match(cfg.run_name):
+            raise UserError(f"--run-name {cfg.run_name!r}: use letters, digits, '.', '_' and '-' "
+                            "(up to 100, starting with a letter or digit)")
+        return cfg.run_name
+    return f"{space_name}-{_dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
+
+
+def median_baseline(train_ages: np.ndarray, val_ages: np.ndarray,
+                    test_ages: np.ndarray) -> dict[str, float]:
+    """Error of always predicting the training set's median age (years)."""
+    med = float(np.median(train_ages))
+    return {
+        "median_age": med,
+        "val_mae": float(np.mean(np.abs(val_ages - med))),
+        "test_mae": float(np.mean(np.abs(test_ages - med))),
+    }
+
+
+def _check_budget(cfg: RunConfig) -> None:
+    for flag, value, low in (("--trials", cfg.trials, 1), ("--epochs", cfg.epochs, 1),
+                             ("--patience", cfg.patience, 1),
+                             ("--synthetic-images", cfg.synthetic_images, 3)):
+        if value < low:
+            raise UserError(f"{flag} must be at least {low}, got {value}")
+
+
+def _prepare_run_dir(cfg: RunConfig, run_dir: Path, fingerprint: dict[str, Any]) -> None:
+    """Create the run folder, or check that a resumed run searches the same thing."""
+    state = run_dir / "run.json"
+    if cfg.overwrite and run_dir.exists():
+        shutil.rmtree(run_dir)
+    if state.exists():
+        old = json.loads(state.read_text())
+        diffs = [f"{k}: was {old.get(k)!r}, now {v!r}" for k, v in fingerprint.items()
+                 if old.get(k) != v]
+        if diffs:
+            raise UserError(f"run {run_dir.name!r} exists with a different setup ("
+                            + "; ".join(diffs) + "); use another --run-name or --overwrite")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(state, fingerprint)
+
+
+def run(cfg: RunConfig, console=None) -> dict[str, Any]:
+    """Run (or resume) a search and return its leaderboard."""
+    from rich.console import Console
+
+    console = console or Console()
+    _check_budget(cfg)
+    space = space_mod.load(cfg.space)
+    name = run_name(cfg, space.name)
+    run_dir = Path(cfg.results_dir) / name
+    console.print(f"[bold]agesearch[/] run [cyan]{name}[/] - space [cyan]{space.name}[/], "
+                  f"tuner {cfg.tuner}, {cfg.trials} trials x up to {cfg.epochs} epochs, "
+                  f"{cfg.image_size} px")
+    data = data_mod.load(cfg)
+    acc = data.account
+    console.print(f"data: {acc.source} - {acc.used} images used "
+                  f"(train {acc.splits['train']}, val {acc.splits['val']}, "
+                  f"test {acc.splits['test']}), {acc.skipped_total} skipped",
+                  highlight=False, markup=False)
+    fingerprint = {"space": space.to_dict(), "data": data.fingerprint(),
+                   "image_size": cfg.image_size, "tuner": cfg.tuner, "seed": cfg.seed}
+    _prepare_run_dir(cfg, run_dir, fingerprint)
+    cfg.save(run_dir / "config.json")
+    write_json_atomic(run_dir / "dataset.json", acc.to_dict())
+    write_json_atomic(run_dir / "space.json", space.to_dict())
+
+    baseline = median_baseline(data.ages("train"), data.ages("val"), data.ages("test"))
+    ctx = TrialContext(data=data, epochs=cfg.epochs, patience=cfg.patience, seed=cfg.seed,
+                       run_dir=run_dir, cost_cache=CostCache(run_dir / "costs.json"),
+                       verbose=0)
+
+    def objective(trial_id: str, values: dict[str, Any]):
+        console.print(f"trial {trial_id}: {report.summarise_values(values)}",
+                      highlight=False, markup=False)
+        record = evaluate(trial_id, values, ctx)
+        mae = "-" if record.val_mae is None else f"{record.val_mae:.2f} y"
+        console.print(f"trial {trial_id}: {record.status}, val MAE {mae}, "
+                      f"{record.params or 0:,} params, "
+                      f"{(record.tflite_float16_kib or 0):.1f} KiB float16, "
+                      f"{record.epochs_run} epochs in {record.train_seconds:.0f} s"
+                      + (f" ({record.reason})" if record.reason else ""),
+                      highlight=False, markup=False)
+        return record
+
+    backend = backends.get(cfg.tuner)
+    records = backend(space, objective, cfg, run_dir)
+    board = report.leaderboard(name, records, config=cfg.to_dict(), space=space.to_dict(),
+                               dataset=acc.to_dict(), baseline=baseline)
+    path = report.write(board, run_dir)
+    report.print_board(board, console)
+    console.print(f"leaderboard: {path}", highlight=False, markup=False)
+    if board["best_trial"] is not None:
+        console.print(f"export the best trial: python run_search.py export {run_dir}",
+                      highlight=False, markup=False)
+    return board

@@ -1,0 +1,80 @@
+"""``TrialRecord``: one trial as reports read it (plain data, no Keras, no tuner)."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+COMPLETE, FAILED, INFEASIBLE, PRUNED = "complete", "failed", "infeasible", "pruned"
+STATUSES = (COMPLETE, PRUNED, INFEASIBLE, FAILED)
+
+
+@dataclass
+class TrialRecord:
+    trial_id: str
+    status: str  # complete | pruned | infeasible | failed
+    values: dict[str, Any] = field(default_factory=dict)  # active hyperparameter values
+    val_mae: float | None = None  # years, best epoch on the validation split
+    test_mae: float | None = None  # years, on the test split, with the best epoch's weights
+    params: int | None = None  # trainable + non-trainable parameters
+    tflite_float32_bytes: int | None = None  # measured by converting (size is weight-independent)
+    tflite_float16_bytes: int | None = None
+    epochs_run: int = 0
+    best_epoch: int | None = None  # 1-based
+    train_seconds: float = 0.0  # fit + evaluate
+    cost_seconds: float = 0.0  # build + TFLite conversions
+    is_reference: bool = False  # the seed's recipe, trained as a reference point
+    model_path: str | None = None  # trained Keras model (.keras), relative to the run folder
+    reason: str | None = None  # why a trial failed or is infeasible (one line)
+    traceback: str | None = None
+    history: dict[str, list[float]] = field(default_factory=dict)  # per-epoch metrics
+
+    @property
+    def tflite_float16_kib(self) -> float | None:
+        return None if self.tflite_float16_bytes is None else self.tflite_float16_bytes / 1024
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrialRecord:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def save(self, path: Path) -> None:
+        """Atomic write: a reader never sees half a record."""
+        write_json_atomic(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path: Path) -> TrialRecord:
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=_jsonable) + "\n")
+    os.replace(tmp, path)
+
+
+def _jsonable(obj: Any) -> Any:
+    try:
+        import numpy as np
+
+        if isinstance(obj, np.generic):
+            return obj.item()
+    except ImportError:  # pragma: no cover
+        pass
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def load_records(run_dir: Path) -> list[TrialRecord]:
+    """Every trial record of a run folder, in trial order."""
+    out = [TrialRecord.load(p) for p in sorted(Path(run_dir).glob("trials/*/record.json"))]
+    return sorted(out, key=lambda r: (not r.is_reference, r.trial_id))
