@@ -67,15 +67,33 @@ def _prepare_run_dir(cfg: RunConfig, run_dir: Path, fingerprint: dict[str, Any])
     state = run_dir / "run.json"
     if cfg.overwrite and run_dir.exists():
         shutil.rmtree(run_dir)
+    fingerprint = json.loads(json.dumps(fingerprint))  # tuples -> lists, as stored
     if state.exists():
-        old = json.loads(state.read_text())
-        diffs = [f"{k}: was {old.get(k)!r}, now {v!r}" for k, v in fingerprint.items()
-                 if old.get(k) != v]
+        old = _flatten(json.loads(state.read_text()))
+        new = _flatten(fingerprint)
+        diffs = [f"{k}: was {_short(old.get(k))}, now {_short(new.get(k))}"
+                 for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
         if diffs:
+            more = f" and {len(diffs) - 3} more" if len(diffs) > 3 else ""
             raise UserError(f"run {run_dir.name!r} exists with a different setup ("
-                            + "; ".join(diffs) + "); use another --run-name or --overwrite")
+                            + "; ".join(diffs[:3]) + more
+                            + "); use another --run-name, or --overwrite to start over")
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(state, fingerprint)
+
+
+def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(d, dict):
+        out: dict[str, Any] = {}
+        for k, v in d.items():
+            out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    return {prefix: d}
+
+
+def _short(v: Any) -> str:
+    text = "absent" if v is None else repr(v)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def run(cfg: RunConfig, console=None) -> dict[str, Any]:
@@ -96,7 +114,8 @@ def run(cfg: RunConfig, console=None) -> dict[str, Any]:
                   f"(train {acc.splits['train']}, val {acc.splits['val']}, "
                   f"test {acc.splits['test']}), {acc.skipped_total} skipped",
                   highlight=False, markup=False)
-    fingerprint = {"space": space.to_dict(), "data": data.fingerprint(),
+    space_def = {k: v for k, v in space.to_dict().items() if k != "source"}
+    fingerprint = {"space": space_def, "data": data.fingerprint(),
                    "image_size": cfg.image_size, "tuner": cfg.tuner, "seed": cfg.seed}
     _prepare_run_dir(cfg, run_dir, fingerprint)
     cfg.save(run_dir / "config.json")

@@ -127,7 +127,8 @@ class Space:
             "source": self.source,
             "fixed": dict(self.fixed),
             "params": {
-                p.name: {k: v for k, v in vars(p).items() if k != "name" and v not in (None, (), False)}
+                p.name: {k: v for k, v in vars(p).items()
+                         if k != "name" and v is not None and v is not False and v != ()}
                 for p in self.params
             },
             "reference": dict(self.reference) if self.reference else None,

@@ -38,7 +38,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 #: Bumped whenever the drawing changes, so old caches are not reused for new faces.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 IMAGE_SIZE = 200
 
 # Age histogram shaped like UTKFace's: many faces aged 20-39, many under 10 (a spike of
@@ -120,9 +120,10 @@ def _rgb(c: np.ndarray | tuple[float, ...]) -> tuple[int, int, int]:
 def draw_face(spec: FaceSpec, rng: np.random.Generator, size: int = IMAGE_SIZE) -> Image.Image:
     """Draw one face as an RGB image of ``size`` x ``size`` pixels."""
     age, S = spec.age, float(size)
-    maturity = _smooth(age, 0.0, 18.0)  # 0 newborn .. 1 grown
-    wrinkles = _smooth(age, 26.0, 85.0)  # 0 smooth .. 1 deeply lined
-    greying = _smooth(age, 33.0, 78.0)
+    # Each cue moves steadily over its own age range, so every decade looks different.
+    maturity = _smooth(age, 0.0, 20.0)  # 0 newborn .. 1 grown
+    wrinkles = min(1.0, max(0.0, (age - 20.0) / 65.0))  # 0 smooth .. 1 deeply lined
+    greying = min(1.0, max(0.0, (age - 28.0) / 52.0)) ** 1.2
     male = spec.gender == 0
 
     # Background: a random colour with a vertical gradient.
@@ -186,6 +187,9 @@ def draw_face(spec: FaceSpec, rng: np.random.Generator, size: int = IMAGE_SIZE) 
 
     # Features. Eyes sit lower and are larger in children.
     line = _rgb(skin * (0.72 - 0.18 * wrinkles))
+    # Wrinkle lines fade in: faint at 25, deep at 80.
+    crease = _rgb(skin * (1.0 - 0.5 * min(1.0, 1.6 * wrinkles)))
+    crease_w = max(1, int(round(S * (0.008 + 0.012 * wrinkles))))
     eye_y = top + head_h * (0.47 + 0.10 * (1 - maturity))
     eye_dx = head_w * 0.21
     eye_r = head_w * (0.065 + 0.035 * (1 - maturity))
@@ -202,15 +206,15 @@ def draw_face(spec: FaceSpec, rng: np.random.Generator, size: int = IMAGE_SIZE) 
         d.line([ex - eye_r * 1.2, brow_y, ex + eye_r * 1.2, brow_y - side * 0.0],
                fill=brow, width=max(1, int(S * (0.012 + 0.01 * male * maturity))))
         # crow's feet and bags under the eyes
-        n_feet = int(round(4 * wrinkles))
+        n_feet = int(math.ceil(4 * wrinkles))
         for k in range(n_feet):
             ang = (k - (n_feet - 1) / 2) * 0.35
             x0 = ex + side * eye_r * 1.15
             d.line([x0, eye_y, x0 + side * eye_r * 0.9 * math.cos(ang),
-                    eye_y + eye_r * 0.9 * math.sin(ang)], fill=line, width=2)
-        if wrinkles > 0.15:
+                    eye_y + eye_r * 0.9 * math.sin(ang)], fill=crease, width=crease_w)
+        if wrinkles > 0.05:
             d.arc([ex - eye_r, eye_y, ex + eye_r, eye_y + eye_r * (1.2 + wrinkles)], 20, 160,
-                  fill=line, width=max(1, int(1 + 2 * wrinkles)))
+                  fill=crease, width=crease_w)
 
     # Nose and mouth grow into adult proportions.
     nose_y = eye_y + head_h * (0.13 + 0.05 * maturity)
@@ -224,16 +228,16 @@ def draw_face(spec: FaceSpec, rng: np.random.Generator, size: int = IMAGE_SIZE) 
             0, 180, fill=lips)
 
     # Wrinkles: forehead lines and cheek folds, more and deeper with age.
-    n_forehead = int(round(5 * wrinkles))
+    n_forehead = int(math.ceil(5 * wrinkles))
     for k in range(n_forehead):
         y = face_top + (eye_y - face_top) * (0.35 + 0.1 * k)
         d.arc([cx - head_w * 0.3, y, cx + head_w * 0.3, y + head_h * 0.05], 200, 340,
-              fill=line, width=2)
-    if wrinkles > 0.1:
+              fill=crease, width=crease_w)
+    if wrinkles > 0.05:
         for side in (-1, 1):
             d.line([cx + side * nose_w * 1.2, nose_y - head_h * 0.02,
                     cx + side * mouth_w * 1.15, mouth_y + head_h * 0.03 * (1 + wrinkles)],
-                   fill=line, width=max(1, int(1 + 2 * wrinkles)))
+                   fill=crease, width=crease_w)
 
     # Age spots past 50.
     n_spots = int(rng.poisson(12 * _smooth(age, 50.0, 95.0)))
@@ -248,7 +252,7 @@ def draw_face(spec: FaceSpec, rng: np.random.Generator, size: int = IMAGE_SIZE) 
     arr = np.asarray(img, dtype=np.float32)
     texture = rng.normal(0.0, 3.0 + 9.0 * wrinkles, (size, size, 1))
     arr = arr + texture
-    light = rng.uniform(0.7, 1.2)
+    light = rng.uniform(0.8, 1.15)
     side_light = np.linspace(-1, 1, size)[None, :, None] * rng.normal(0, 0.12)
     arr = arr * (light + side_light)
     img = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "RGB")

@@ -1,0 +1,60 @@
+"""Bad input from the command line: one clear line, exit code 2, no traceback."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, str(ROOT / "run_search.py"), *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_help_explains_flags_with_defaults():
+    p = run("--help")
+    assert p.returncode == 0
+    for flag in ("--space", "--data-dir", "--trials", "--epochs", "--image-size", "--max-images",
+                 "--batch-size", "--seed", "--run-name", "--results-dir", "--tuner"):
+        assert flag in p.stdout
+    assert "default: lite" in p.stdout and "pixels" in p.stdout
+
+
+def test_missing_data_dir(tmp_path):
+    p = run("--data-dir", str(tmp_path / "nowhere"), "--results-dir", str(tmp_path))
+    assert p.returncode == 2
+    assert p.stderr.strip().count("\n") == 0, p.stderr
+    assert "nowhere" in p.stderr and "does not exist" in p.stderr
+    assert "Traceback" not in p.stderr
+
+
+def test_data_dir_without_parseable_images(tmp_path):
+    (tmp_path / "cat.jpg").write_bytes(b"\xff\xd8\xff\xd9")
+    p = run("--data-dir", str(tmp_path), "--results-dir", str(tmp_path / "r"))
+    assert p.returncode == 2
+    assert "no usable UTKFace image" in p.stderr and str(tmp_path) in p.stderr
+    assert "Traceback" not in p.stderr
+
+
+def test_unknown_space_lists_known_ones(tmp_path):
+    p = run("--space", "huge", "--results-dir", str(tmp_path))
+    assert p.returncode == 2
+    assert "unknown --space 'huge'" in p.stderr and "lite" in p.stderr
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--trials", "0"], "--trials: expected a whole number >= 1, got 0"),
+    (["--val-fraction", "1.5"], "--val-fraction: expected a number in [0, 1), got 1.5"),
+    (["--tuner", "grid"], "invalid choice: 'grid'"),
+])
+def test_impossible_budgets_and_values(tmp_path, args, needle):
+    p = run(*args, "--results-dir", str(tmp_path))
+    assert p.returncode == 2 and needle in p.stderr
+
+
+def test_export_of_a_folder_that_is_not_a_run(tmp_path):
+    p = run("export", str(tmp_path))
+    assert p.returncode == 2 and "is not a run folder" in p.stderr

@@ -1,0 +1,137 @@
+import shutil
+
+import numpy as np
+import pytest
+
+from search import data
+from search.errors import UserError
+
+
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("25_0_2_20170116174525125.jpg.chip.jpg", data.Labels(25, 0, 2)),
+        ("1_1_4_20170103200950879.jpg", data.Labels(1, 1, 4)),
+        ("116_1_0_20170120134725990.jpg.chip.jpg", data.Labels(116, 1, 0)),
+        # the public set's own irregularities
+        ("39_1_20170116174525125.jpg.chip.jpg", data.Labels(39, 1, None)),
+        ("24_0_1_20170116220224657 .jpg.chip.jpg", data.Labels(24, 0, 1)),
+        ("61_3_20170109150557335.jpg.chip.jpg", data.Labels(61, None, None)),
+    ],
+)
+def test_parse_name_takes_what_is_safe(name, expected):
+    assert data.parse_name(name) == expected
+
+
+@pytest.mark.parametrize(
+    "name, reason",
+    [
+        ("117_0_0_20170116174525125.jpg", "age outside"),
+        ("abc_0_0_20170116174525125.jpg", "name is not"),
+        ("face.jpg", "name is not"),
+        ("25.jpg", "name is not"),
+        ("-3_0_0_20170116174525125.jpg", "name is not"),
+        ("2017_0_0_20170116174525125.jpg", "name is not"),
+        ("25_0_1_2_20170116174525125.jpg", "more label fields"),
+    ],
+)
+def test_parse_name_never_guesses(name, reason):
+    result = data.parse_name(name)
+    assert isinstance(result, str) and reason in result
+
+
+def _mess(folder, faces):
+    """A folder as users have it: nested, with broken, odd and duplicated files."""
+    src = sorted(faces.glob("*.jpg"))
+    nested = folder / "UTKFace" / "part1"
+    nested.mkdir(parents=True)
+    for p in src[:20]:
+        shutil.copy(p, folder / "UTKFace" / p.name)
+    for p in src[20:30]:
+        shutil.copy(p, nested / p.name)
+    raw = src[0].read_bytes()
+    (folder / "UTKFace" / "30_0_0_20170101000000001.jpg.chip.jpg").write_bytes(raw[: len(raw) // 2])
+    (folder / "UTKFace" / "31_0_0_20170101000000002.jpg.chip.jpg").write_bytes(b"")
+    (folder / "UTKFace" / "32_0_0_20170101000000003.jpg.chip.jpg").write_bytes(
+        b"\x89PNG\r\n\x1a\n" + b"\0" * 64)
+    (folder / "UTKFace" / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    (folder / "UTKFace" / "README.txt").write_text("UTKFace")
+    (folder / "UTKFace" / "200_0_0_20170101000000004.jpg").write_bytes(raw)
+    # duplicates: the same content under another name, once with another age
+    (folder / "UTKFace" / "33_0_0_20170101000000005.jpg").write_bytes(src[1].read_bytes())
+    (folder / "UTKFace" / "dup_copy_20170101000000006.jpg").write_bytes(src[2].read_bytes())
+    shutil.copy(src[3], nested / ("70" + src[3].name[src[3].name.index("_"):]))
+    return src
+
+
+def test_discover_accounts_for_every_file(tmp_path, faces):
+    _mess(tmp_path, faces)
+    files, acc = data.discover(tmp_path)
+    assert acc.found == 39
+    assert acc.used == len(files) == 32
+    reasons = {k: len(v) for k, v in acc.skipped.items()}
+    assert reasons == {
+        "truncated JPEG": 1,
+        "empty file": 1,
+        "PNG data under a .jpg name": 1,
+        "not an image file": 2,
+        "age outside 0-116": 1,
+        "name is not [age]_[gender]_[race]_[date].jpg": 1,
+    }
+    assert acc.duplicate_groups == 2 and acc.duplicate_files == 4
+    assert acc.conflicting_groups >= 1
+    assert all(data.AGE_MIN <= f.age <= data.AGE_MAX for f in files)
+
+
+def test_split_keeps_duplicates_together_and_ignores_file_order(tmp_path, faces):
+    _mess(tmp_path, faces)
+    files, _ = data.discover(tmp_path)
+    parts = data.split(files, 0.2, 0.2, seed=3)
+    side = {}
+    for name, fs in parts.items():
+        for f in fs:
+            assert side.setdefault(f.digest, name) == name  # identical images: one side
+    assert sum(len(v) for v in parts.values()) == len(files)
+    assert all(parts[k] for k in data.SPLITS)
+    again = data.split(list(reversed(files)), 0.2, 0.2, seed=3)
+    assert {k: [f.path for f in v] for k, v in again.items()} == \
+           {k: [f.path for f in v] for k, v in parts.items()}
+    other_seed = data.split(files, 0.2, 0.2, seed=4)
+    assert [f.digest for f in other_seed["test"]] != [f.digest for f in parts["test"]]
+
+
+def test_split_rejects_impossible_fractions(faces):
+    files, _ = data.discover(faces)
+    with pytest.raises(UserError, match="must be below 1"):
+        data.split(files, 0.6, 0.5, seed=0)
+    with pytest.raises(UserError, match="--max-images must be at least 3"):
+        data.split(files, 0.1, 0.1, seed=0, max_images=2)
+
+
+def test_missing_or_empty_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(UserError, match="does not exist"):
+        data.discover(tmp_path / "nope")
+    (tmp_path / "junk.txt").write_text("x")
+    with pytest.raises(UserError, match="no usable UTKFace image"):
+        data.discover(tmp_path)
+
+
+def test_pipeline_yields_uint8_cached_pixels_as_float_batches(faces):
+    files, _ = data.discover(faces)
+    ds = data.make_dataset(files[:10], image_size=32, batch_size=4, training=True, seed=0)
+    batches = list(ds.as_numpy_iterator())
+    assert [len(y) for _, y in batches] == [4, 4, 2]
+    x, y = batches[0]
+    assert x.shape == (4, 32, 32, 3) and x.dtype == np.float32
+    assert x.min() >= 0 and x.max() <= 255 and np.all(x == np.round(x))
+    ages = sorted(float(a) for _, ys in batches for a in ys)
+    assert ages == sorted(float(f.age) for f in files[:10])
+
+
+def test_load_uses_the_same_loader_for_synthetic_data(tiny_cfg):
+    d = data.load(tiny_cfg)
+    assert d.account.used == 48 and d.account.skipped_total == 0
+    assert sum(d.account.splits.values()) == 48
+    assert d.input_shape == (32, 32, 3)
+    assert sum(d.account.age_histogram.values()) == 48
+    assert d.fingerprint() == data.load(tiny_cfg).fingerprint()
