@@ -57,6 +57,8 @@ def summarise_values(values: Mapping[str, Any]) -> dict[str, str]:
         out["filters"] = "-".join(str(values.get(f"filters_{i}", "?")) for i in range(1, blocks + 1))
         kinds = {values.get(f"conv_{i}", values.get("conv", "separable")) for i in range(1, blocks + 1)}
         out["conv"] = "lite" if kinds == {"separable"} else "full" if kinds == {"full"} else "mixed"
+    if "head" in values:
+        out["head"] = str(values["head"])
     dense = values.get("dense_layers")
     if dense is not None:
         out["dense"] = "-".join(str(values.get(f"dense_units_{j}", "?")) for j in range(1, dense + 1))
@@ -103,6 +105,10 @@ def _fmt(x: float | None, spec: str) -> str:
     return "-" if x is None else format(x, spec)
 
 
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return None if a is None or not b else a / b
+
+
 def table(board: Mapping[str, Any]):
     """A rich Table of the leaderboard."""
     from rich.table import Table
@@ -112,7 +118,8 @@ def table(board: Mapping[str, Any]):
         ("trial", {}), ("status", {}), ("rank", {"justify": "right"}),
         ("val MAE (y)", {"justify": "right"}), ("test MAE (y)", {"justify": "right"}),
         ("params", {"justify": "right"}), ("TFLite f16 KiB", {"justify": "right"}),
-        ("blocks", {"justify": "right"}), ("filters", {}), ("conv", {}), ("dense", {}),
+        ("blocks", {"justify": "right"}), ("filters", {"overflow": "fold"}), ("conv", {}),
+        ("head", {}), ("dense", {}),
         ("dropout", {"justify": "right"}), ("lr", {"justify": "right"}),
         ("epochs", {"justify": "right"}), ("train s", {"justify": "right"}),
     ):
@@ -132,7 +139,7 @@ def table(board: Mapping[str, Any]):
             "-" if row.get("params") is None else f"{row['params']:,}",
             _fmt(row.get("tflite_float16_kib"), ".1f"),
             hp.get("blocks", "-"), hp.get("filters", "-"), hp.get("conv", "-"),
-            hp.get("dense", "-"), hp.get("dropout", "-"), hp.get("learning_rate", "-"),
+            hp.get("head", "-"), hp.get("dense", "-"), hp.get("dropout", "-"), hp.get("learning_rate", "-"),
             str(row.get("epochs_run", 0)), f"{row.get('train_seconds', 0.0):.0f}",
             style=style,
         )
@@ -161,6 +168,7 @@ def print_board(board: Mapping[str, Any], console=None) -> None:
             f"Best trial {best_id}: val MAE {best['val_mae']:.2f} y, test MAE "
             f"{_fmt(best.get('test_mae'), '.2f')} y; median-age baseline "
             f"({base['median_age']:.0f} y): val {base['val_mae']:.2f} y, test "
-            f"{base['test_mae']:.2f} y.",
+            f"{base['test_mae']:.2f} y (best / baseline on test: "
+            f"{_fmt(_ratio(best.get('test_mae'), base['test_mae']), '.2f')}).",
             markup=False, highlight=False,
         )
