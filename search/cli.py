@@ -2,6 +2,7 @@
 
     python run_search.py [search flags]          run a search (the default command)
     python run_search.py export RUN_DIR [...]    export a trial to TFLite and verify it
+    python run_search.py data [--data-dir DIR]   print the data set's account
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from search.config import RunConfig
 from search.errors import UserError
 from search.quiet import load_tensorflow
 
-COMMANDS = ("search", "export")
+COMMANDS = ("search", "export", "data")
 _D = RunConfig()
 
 
@@ -61,23 +62,11 @@ def search_parser() -> argparse.ArgumentParser:
                         "sooner)")
     p.add_argument("--patience", type=_positive_int, default=_D.patience,
                    help="early stopping: epochs without a better validation MAE")
-    p.add_argument("--data-dir", default=_D.data_dir,
-                   help="folder of UTKFace images (any depth); default: the embedded synthetic "
-                        "faces")
-    p.add_argument("--synthetic-images", type=_positive_int, default=_D.synthetic_images,
-                   help="number of synthetic faces when no --data-dir is given")
-    p.add_argument("--max-images", type=_positive_int, default=_D.max_images,
-                   help="use at most this many images (a deterministic subset); default: all")
+    _data_flags(p)
     p.add_argument("--image-size", type=_positive_int, default=_D.image_size,
                    help="training resolution in pixels per side (images are resized to it)")
     p.add_argument("--batch-size", type=_positive_int, default=_D.batch_size,
                    help="images per training batch")
-    p.add_argument("--val-fraction", type=_fraction, default=_D.val_fraction,
-                   help="fraction of distinct images held out for validation")
-    p.add_argument("--test-fraction", type=_fraction, default=_D.test_fraction,
-                   help="fraction of distinct images held out for the final test")
-    p.add_argument("--seed", type=int, default=_D.seed,
-                   help="seed for synthetic data, split, sampling and weight init")
     p.add_argument("--run-name", default=_D.run_name,
                    help="name of the run folder; the same name resumes a run (default: "
                         "<space>-<date>-<time>)")
@@ -85,9 +74,38 @@ def search_parser() -> argparse.ArgumentParser:
                    help="folder that holds one folder per run")
     p.add_argument("--overwrite", action="store_true",
                    help="delete an existing run of the same name and start over")
+    return p
+
+
+def _data_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", default=_D.data_dir,
+                   help="UTKFace images: a folder (any depth) or an archive (.tar.gz, .tgz, "
+                        ".tar, .zip; unpacked to the cache once); default: the embedded "
+                        "synthetic faces")
+    p.add_argument("--synthetic-images", type=_positive_int, default=_D.synthetic_images,
+                   help="number of synthetic faces when no --data-dir is given")
+    p.add_argument("--max-images", type=_positive_int, default=_D.max_images,
+                   help="use at most this many images (a deterministic subset); default: all")
+    p.add_argument("--val-fraction", type=_fraction, default=_D.val_fraction,
+                   help="fraction of distinct images held out for validation")
+    p.add_argument("--test-fraction", type=_fraction, default=_D.test_fraction,
+                   help="fraction of distinct images held out for the final test")
+    p.add_argument("--seed", type=int, default=_D.seed,
+                   help="seed for synthetic data, split, sampling and weight init")
     p.add_argument("--cache-dir", default=_D.cache_dir,
-                   help="where synthetic faces are cached (default: $AGESEARCH_CACHE or "
-                        "~/.cache/agesearch)")
+                   help="where synthetic faces and unpacked archives are cached (default: "
+                        "$AGESEARCH_CACHE or ~/.cache/agesearch)")
+
+
+def data_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="run_search.py data",
+        description="Print the data set's account: files found, used, skipped by reason (with "
+                    "examples), duplicate images, split sizes and the ages by decade.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    _data_flags(p)
+    p.add_argument("--json", action="store_true", help="print the account as JSON instead")
     return p
 
 
@@ -116,6 +134,21 @@ def _console():
     return Console(width=None if sys.stdout.isatty() else 160)
 
 
+def _data(args: argparse.Namespace) -> int:
+    import json
+
+    from search import data
+    from search.data_report import print_account
+
+    opts = {k: v for k, v in vars(args).items() if k != "json"}
+    account = data.load(RunConfig(**opts)).account.to_dict()
+    if args.json:
+        print(json.dumps(account, indent=2))
+    else:
+        print_account(account, _console())
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's C++ chatter out
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -131,6 +164,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             result = export.export(args.run_dir, trial=args.trial, quantize=quantize,
                                    samples=args.samples, console=console)
             return 0 if result["verified"] else 1
+        if command == "data":
+            args = data_parser().parse_args(argv)
+            return _data(args)
         args = search_parser().parse_args(argv)
         cfg = RunConfig(**vars(args))
         console = _console()

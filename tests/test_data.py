@@ -135,3 +135,78 @@ def test_load_uses_the_same_loader_for_synthetic_data(tiny_cfg):
     assert d.input_shape == (32, 32, 3)
     assert sum(d.account.age_histogram.values()) == 48
     assert d.fingerprint() == data.load(tiny_cfg).fingerprint()
+
+
+def test_corrupt_jpeg_body_is_skipped(tmp_path, faces):
+    raw = sorted(faces.glob("*.jpg"))[0].read_bytes()
+    (tmp_path / "40_0_0_20170101000000001.jpg").write_bytes(raw[:600] + b"\xff\xd9")
+    (tmp_path / "41_0_0_20170101000000002.jpg").write_bytes(raw)
+    files, acc = data.discover(tmp_path)
+    assert [f.age for f in files] == [41]
+    assert list(acc.skipped) == ["corrupt JPEG (OSError)"]
+
+
+@pytest.mark.parametrize("kind", ["tar.gz", "zip"])
+def test_archives_are_unpacked_once(tmp_path, faces, kind):
+    import tarfile
+    import zipfile
+
+    src = sorted(faces.glob("*.jpg"))[:12]
+    archive = tmp_path / f"UTKFace.{kind}"
+    if kind == "zip":
+        with zipfile.ZipFile(archive, "w") as z:
+            for p in src:
+                z.write(p, f"UTKFace/{p.name}")
+    else:
+        with tarfile.open(archive, "w:gz") as t:
+            for p in src:
+                t.add(p, f"UTKFace/{p.name}")
+    cache = tmp_path / "cache"
+    files, acc = data.discover(archive, cache_dir=cache)
+    assert acc.used == 12 and acc.found == 12 and acc.source == str(archive)
+    folder = data.unpack(archive, cache)
+    stamp = (folder / ".unpacked").stat().st_mtime_ns
+    files2, _ = data.discover(archive, cache_dir=cache)
+    assert (folder / ".unpacked").stat().st_mtime_ns == stamp  # reused, not unpacked again
+    assert [f.digest for f in files2] == [f.digest for f in files]
+
+
+def test_broken_archive_is_a_clear_error(tmp_path):
+    bad = tmp_path / "UTKFace.tar.gz"
+    bad.write_bytes(b"not a tarball")
+    with pytest.raises(UserError, match="cannot unpack the archive"):
+        data.discover(bad, cache_dir=tmp_path / "cache")
+
+
+def test_zip_members_outside_the_folder_are_refused(tmp_path, faces):
+    import zipfile
+
+    archive = tmp_path / "evil.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("../../escape_25_0_0.jpg", b"x")
+    with pytest.raises(UserError, match="outside its folder"):
+        data.discover(archive, cache_dir=tmp_path / "cache")
+    assert not (tmp_path / "escape_25_0_0.jpg").exists()
+
+
+def test_data_command_prints_the_account(tmp_path, faces, capsys):
+    from search import cli
+
+    _mess(tmp_path / "d", faces)
+    assert cli.main(["data", "--data-dir", str(tmp_path / "d"), "--val-fraction", "0.2"]) == 0
+    out = capsys.readouterr().out
+    for needle in ("files found", "39", "truncated JPEG", "PNG data under a .jpg name",
+                   "duplicates with conflicting ages", "Ages of the images used", "20-29"):
+        assert needle in out, needle
+    assert cli.main(["data", "--data-dir", str(tmp_path / "d"), "--json"]) == 0
+    import json
+
+    account = json.loads(capsys.readouterr().out)
+    assert account["used"] == 32 and sum(account["splits"].values()) == 32
+
+
+def test_histogram_bars_scale_to_the_largest_decade():
+    from search.data_report import bars
+
+    rows = bars({"0-9": 10, "10-19": 0, "20-29": 40, "30-39": 1}, width=20)
+    assert [len(b) for _, _, b in rows] == [5, 0, 20, 1]
