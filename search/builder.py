@@ -36,7 +36,9 @@ DEFAULTS: dict[str, Any] = {
     "dropout": 0.0,  # dropout after the first dense layer
     "dropout_decay": 0.5,  # each further dense layer's dropout = previous * decay
     "learning_rate": 1e-3,
-    "lr_schedule": "step",  # "step" (the seed's) or "constant"
+    "lr_schedule": "step",  # "step" (the seed's), "cosine" or "constant"
+    "pool": "max",  # how each block halves the image: "max", "avg" pooling or "stride" 2
+    "augment": 0.0,  # training-time augmentation strength, 0 (off) .. 1
 }
 
 #: Every hyperparameter name the builder and trainer understand (regex, kind, allowed).
@@ -55,7 +57,12 @@ KNOWN: tuple[tuple[str, str, tuple[Any, ...] | None], ...] = (
     (r"dropout", "float", None),
     (r"dropout_decay", "float", None),
     (r"learning_rate", "float", None),
-    (r"lr_schedule", "str", ("step", "constant")),
+    (r"lr_schedule", "str", ("step", "cosine", "constant")),
+    (r"pool", "str", ("max", "avg", "stride")),
+    (r"pool_[1-9]\d*", "str", ("max", "avg", "stride")),
+    (r"image_size", "int", None),
+    (r"batch_size", "int", None),
+    (r"augment", "float", None),
 )
 
 
@@ -81,9 +88,11 @@ def architecture(values: Mapping[str, Any]) -> dict[str, Any]:
     dense = int(v["dense_layers"])
     return {
         "blocks": [
-            {"filters": int(v[f"filters_{i}"]), "conv": v.get(f"conv_{i}", v["conv"])}
+            {"filters": int(v[f"filters_{i}"]), "conv": v.get(f"conv_{i}", v["conv"]),
+             "pool": v.get(f"pool_{i}", v["pool"])}
             for i in range(1, blocks + 1)
         ],
+        "leaky_slope": float(v["leaky_slope"]),
         "kernel_size": int(v["kernel_size"]),
         "head": v["head"],
         "dense": [int(v[f"dense_units_{j}"]) for j in range(1, dense + 1)],
@@ -136,17 +145,19 @@ def build_model(values: Mapping[str, Any], input_shape: tuple[int, int, int], na
     for i in range(1, int(v["blocks"]) + 1):
         filters = int(v[f"filters_{i}"])
         kind = v.get(f"conv_{i}", v["conv"])
+        strides = 2 if v.get(f"pool_{i}", v["pool"]) == "stride" else 1
         if kind == "separable":
             # Keras 3's SeparableConv2D has no kernel_initializer: it takes one per stage.
             x = layers.SeparableConv2D(
-                filters, k, padding="same", use_bias=False,
+                filters, k, strides=strides, padding="same", use_bias=False,
                 depthwise_initializer="he_normal", pointwise_initializer="he_normal",
                 depthwise_regularizer=conv_l2, pointwise_regularizer=conv_l2,
                 name=f"block{i}_sepconv",
             )(x)
         elif kind == "full":
             x = layers.Conv2D(
-                filters, k, padding="same", use_bias=False, kernel_initializer="he_normal",
+                filters, k, strides=strides, padding="same", use_bias=False,
+                kernel_initializer="he_normal",
                 kernel_regularizer=conv_l2, name=f"block{i}_conv",
             )(x)
         else:
@@ -155,7 +166,11 @@ def build_model(values: Mapping[str, Any], input_shape: tuple[int, int, int], na
         # moving statistics make early validation MAE erratic and early stopping wrong.
         x = layers.BatchNormalization(momentum=0.9, name=f"block{i}_bn")(x)
         x = layers.LeakyReLU(negative_slope=slope, name=f"block{i}_act")(x)
-        x = layers.MaxPooling2D(2, name=f"block{i}_pool")(x)
+        pool = v.get(f"pool_{i}", v["pool"])
+        if pool == "max":
+            x = layers.MaxPooling2D(2, name=f"block{i}_pool")(x)
+        elif pool == "avg":
+            x = layers.AveragePooling2D(2, name=f"block{i}_pool")(x)
     if v["head"] == "gap":
         x = layers.GlobalAveragePooling2D(name="head_gap")(x)
     else:

@@ -30,6 +30,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {value}")
+    return value
+
+
 def _fraction(text: str) -> float:
     try:
         value = float(text)
@@ -56,7 +66,10 @@ def search_parser() -> argparse.ArgumentParser:
     p.add_argument("--tuner", default=_D.tuner, choices=sorted(backends.TUNERS),
                    help="tuner that proposes candidates")
     p.add_argument("--trials", type=_positive_int, default=_D.trials,
-                   help="candidate models to train, in total (a resumed run counts earlier ones)")
+                   help="candidate models to train, in total (the reference and a resumed run's "
+                        "earlier trials count; over-budget candidates do not)")
+    p.add_argument("--no-reference", dest="reference", action="store_false",
+                   help="do not train the space's reference (the seed's recipe) as trial 'ref'")
     p.add_argument("--epochs", type=_positive_int, default=_D.epochs,
                    help="epochs per trial, at most (early stopping on validation MAE may stop "
                         "sooner)")
@@ -67,6 +80,17 @@ def search_parser() -> argparse.ArgumentParser:
                    help="training resolution in pixels per side (images are resized to it)")
     p.add_argument("--batch-size", type=_positive_int, default=_D.batch_size,
                    help="images per training batch")
+    g = p.add_argument_group("budget of the target phone (checked before training; a "
+                             "candidate over it is recorded as infeasible and never trained)")
+    g.add_argument("--max-params", type=_positive_int, default=None, help="parameters, at most")
+    g.add_argument("--max-kib", type=_positive_float, default=None,
+                   help="size of the --deploy-dtype TFLite file in KiB, at most")
+    g.add_argument("--max-latency-ms", type=_positive_float, default=None,
+                   help="host latency in ms (LiteRT interpreter, 1 thread, median), at most")
+    g.add_argument("--max-macs", type=_positive_int, default=None,
+                   help="multiply-accumulates per image, at most")
+    g.add_argument("--deploy-dtype", default=_D.deploy_dtype, choices=["float32", "float16"],
+                   help="the TFLite file that --max-kib and the latency refer to")
     p.add_argument("--run-name", default=_D.run_name,
                    help="name of the run folder; the same name resumes a run (default: "
                         "<space>-<date>-<time>)")

@@ -19,7 +19,8 @@ class RunConfig:
     # --- what to search ---------------------------------------------------------------
     space: str = "lite"  # a shipped space name (spaces/<name>.toml) or a path to a .toml file
     tuner: str = "random"  # KerasTuner oracle: random | bayesian
-    trials: int = 6  # candidate models trained in the search (in total)
+    trials: int = 6  # candidate models trained in the search, in total (reference included)
+    reference: bool = True  # train the space's [reference] (the seed's recipe) as trial "ref"
     # --- data --------------------------------------------------------------------------
     data_dir: str | None = None  # a UTKFace folder; None = the embedded synthetic faces
     synthetic_images: int = 2400  # size of the embedded synthetic set
@@ -32,6 +33,12 @@ class RunConfig:
     batch_size: int = 32
     patience: int = 4  # early stopping: epochs without a better validation MAE
     seed: int = 42  # one seed for data generation, split, sampling and weight init
+    # --- the target phone's budget (None = no limit); checked before any training --------
+    max_params: int | None = None
+    max_kib: float | None = None  # size of the deploy_dtype TFLite file, KiB
+    max_latency_ms: float | None = None  # host latency, LiteRT interpreter, 1 thread
+    max_macs: int | None = None  # multiply-accumulates per image
+    deploy_dtype: str = "float16"  # float32 | float16: the file --max-kib and latency refer to
     # --- where results go --------------------------------------------------------------
     run_name: str | None = None  # None = "<space>-<date>-<time>"
     results_dir: str = "results"

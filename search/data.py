@@ -368,17 +368,11 @@ def decode_and_resize(raw, image_size: int):
     return tf.cast(tf.round(tf.clip_by_value(img, 0.0, 255.0)), tf.uint8)
 
 
-def make_dataset(
-    files: Sequence[FaceFile],
-    image_size: int,
-    batch_size: int,
-    training: bool,
-    seed: int,
-):
-    """read -> decode -> resize (parallel) -> cache (uint8) -> shuffle -> batch -> prefetch.
+def decoded_dataset(files: Sequence[FaceFile], image_size: int, cache: bool = True):
+    """(uint8 image, age) pairs: read -> decode -> resize in parallel -> cache in memory.
 
-    Images are cached as uint8 at the training resolution (a quarter of a float32 cache) and
-    cast to float32 per batch; labels are ages in years (float32).
+    Images are cached as uint8 at the training resolution (a quarter of a float32 cache).
+    Reusing the returned dataset reuses its cache: files are decoded once per resolution.
     """
     import tensorflow as tf
 
@@ -390,35 +384,79 @@ def make_dataset(
         return decode_and_resize(tf.io.read_file(path), image_size), age
 
     ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    # A file that passed the byte checks but still fails to decode is dropped, not fatal.
-    ds = ds.ignore_errors().cache()
+    # A file that passed the checks at discovery but still fails to decode is dropped.
+    ds = ds.ignore_errors()
+    return ds.cache() if cache else ds
+
+
+def augmenter(strength: float, seed: int):
+    """Training-time augmentation of float pixel batches: flips, small shifts and rotations,
+    brightness; ``strength`` 0 (off) .. 1 (shifts of 10%, rotations of 18 degrees, brightness
+    +-20%)."""
+    import keras
+
+    s = float(strength)
+    return keras.Sequential([
+        keras.layers.RandomFlip("horizontal", seed=seed),
+        keras.layers.RandomTranslation(0.1 * s, 0.1 * s, fill_mode="reflect", seed=seed),
+        keras.layers.RandomRotation(0.05 * s, fill_mode="reflect", seed=seed),
+        keras.layers.RandomBrightness(0.2 * s, value_range=(0.0, 255.0), seed=seed),
+    ], name="augment")
+
+
+def batched(decoded, n: int, batch_size: int, training: bool, seed: int, augment: float = 0.0):
+    """decoded pairs -> (shuffle) -> batch -> float32 -> (augment) -> prefetch."""
+    import tensorflow as tf
+
+    ds = decoded
     if training:
-        ds = ds.shuffle(max(1, len(files)), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size).map(
-        lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE
-    )
+        ds = ds.shuffle(max(1, n), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size).map(lambda x, y: (tf.cast(x, tf.float32), y),
+                                  num_parallel_calls=tf.data.AUTOTUNE)
+    if training and augment > 0:
+        aug = augmenter(augment, seed)
+        ds = ds.map(lambda x, y: (aug(x, training=True), y),
+                    num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def make_dataset(files: Sequence[FaceFile], image_size: int, batch_size: int, training: bool,
+                 seed: int, cache: bool = True, augment: float = 0.0):
+    """read -> decode -> resize (parallel) -> cache (uint8) -> shuffle -> batch -> prefetch.
+
+    Batches are float32 pixels (0-255) and ages in years (float32).
+    """
+    return batched(decoded_dataset(files, image_size, cache), len(files), batch_size, training,
+                   seed, augment)
 
 
 @dataclass
 class Data:
-    """The three pipelines of a run, with the files behind them and the account."""
+    """The files of each split, their account, and pipelines that decode each file once per
+    resolution however many trials read it."""
 
     splits: dict[str, list[FaceFile]]
     account: DatasetAccount
     image_size: int
     batch_size: int
     seed: int
+    _decoded: dict[tuple[str, int], Any] = field(default_factory=dict, repr=False)
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
         return (self.image_size, self.image_size, 3)
 
-    def dataset(self, name: str, training: bool | None = None):
+    def dataset(self, name: str, training: bool | None = None, image_size: int | None = None,
+                batch_size: int | None = None, augment: float = 0.0):
+        """Batches of split ``name``; a trial may ask for its own resolution and batch size."""
         if training is None:
             training = name == "train"
-        return make_dataset(self.splits[name], self.image_size, self.batch_size, training,
-                            self.seed)
+        size = image_size or self.image_size
+        key = (name, size)
+        if key not in self._decoded:
+            self._decoded[key] = decoded_dataset(self.splits[name], size)
+        return batched(self._decoded[key], len(self.splits[name]),
+                       batch_size or self.batch_size, training, self.seed, augment)
 
     def ages(self, name: str) -> np.ndarray:
         return np.array([f.age for f in self.splits[name]], dtype=np.float32)

@@ -23,3 +23,7 @@ class TrialError(AgeSearchError):
 
 class InfeasibleCandidate(TrialError):
     """A candidate that cannot be built or cannot ship (collapsed shape, over budget)."""
+
+
+class BudgetTooTight(UserError):
+    """Too many candidates in a row were over budget: the search stops, keeping its trials."""

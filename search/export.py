@@ -71,12 +71,13 @@ def _write_atomic(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def verification_images(cfg: RunConfig, count: int) -> tuple[np.ndarray, np.ndarray]:
+def verification_images(cfg: RunConfig, count: int,
+                        image_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Up to ``count`` test-split images (uint8 -> float32 pixels) and their ages."""
     from search import data as data_mod
 
     data = data_mod.load(cfg)
-    ds = data.dataset("test", training=False).unbatch().take(count)
+    ds = data.dataset("test", training=False, image_size=image_size).unbatch().take(count)
     xs, ys = [], []
     for x, y in ds.as_numpy_iterator():
         xs.append(x)
@@ -112,7 +113,8 @@ def export(run_dir: str | Path, trial: str = "best",
         raise UserError(f"trial {record.trial_id}: cannot load {model_path} "
                         f"({type(e).__name__}: {e}); the file is missing or corrupt") from None
 
-    images, ages = verification_images(cfg, samples)
+    size = int(record.values.get("image_size", cfg.image_size))  # a searched resolution
+    images, ages = verification_images(cfg, samples, size)
     keras_pred = np.asarray(model.predict(images, verbose=0), dtype=np.float32).reshape(-1)
     keras_mae = float(np.mean(np.abs(keras_pred - ages)))
 
@@ -146,7 +148,7 @@ def export(run_dir: str | Path, trial: str = "best",
         "run": run_dir.name,
         "trial_id": record.trial_id,
         "values": record.values,
-        "input": {"shape": [1, cfg.image_size, cfg.image_size, 3], "dtype": "float32",
+        "input": {"shape": [1, size, size, 3], "dtype": "float32",
                   "range": [0, 255], "channels": "RGB"},
         "output": {"shape": [1, 1], "dtype": "float32", "unit": "years"},
         "verification_images": int(len(ages)),

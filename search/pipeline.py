@@ -26,11 +26,12 @@ from search import backends, report
 from search import data as data_mod
 from search import space as space_mod
 from search.config import RunConfig
-from search.costs import CostCache
-from search.errors import UserError
-from search.records import write_json_atomic
+from search.costs import Budget, CostCache
+from search.errors import BudgetTooTight, UserError
+from search.records import INFEASIBLE, TrialRecord, load_records, write_json_atomic
 from search.train import TrialContext, evaluate
 
+REFERENCE_ID = "ref"
 _RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
@@ -123,14 +124,17 @@ def run(cfg: RunConfig, console=None) -> dict[str, Any]:
     write_json_atomic(run_dir / "space.json", space.to_dict())
 
     baseline = median_baseline(data.ages("train"), data.ages("val"), data.ages("test"))
+    budget = Budget(max_params=cfg.max_params, max_kib=cfg.max_kib,
+                    max_latency_ms=cfg.max_latency_ms, max_macs=cfg.max_macs,
+                    deploy_dtype=cfg.deploy_dtype)
     ctx = TrialContext(data=data, epochs=cfg.epochs, patience=cfg.patience, seed=cfg.seed,
                        run_dir=run_dir, cost_cache=CostCache(run_dir / "costs.json"),
-                       verbose=0)
+                       budget=budget, verbose=0)
 
-    def objective(trial_id: str, values: dict[str, Any]):
+    def objective(trial_id: str, values: dict[str, Any], is_reference: bool = False):
         console.print(f"trial {trial_id}: {report.summarise_values(values)}",
                       highlight=False, markup=False)
-        record = evaluate(trial_id, values, ctx)
+        record = evaluate(trial_id, values, ctx, is_reference=is_reference)
         mae = "-" if record.val_mae is None else f"{record.val_mae:.2f} y"
         console.print(f"trial {trial_id}: {record.status}, val MAE {mae}, "
                       f"{record.params or 0:,} params, "
@@ -140,8 +144,21 @@ def run(cfg: RunConfig, console=None) -> dict[str, Any]:
                       highlight=False, markup=False)
         return record
 
-    backend = backends.get(cfg.tuner)
-    records = backend(space, objective, cfg, run_dir)
+    tuner_trials = cfg.trials
+    if cfg.reference and space.reference is not None:
+        ref_path = run_dir / "trials" / REFERENCE_ID / "record.json"
+        ref = (TrialRecord.load(ref_path) if ref_path.exists()
+               else objective(REFERENCE_ID, dict(space.reference), is_reference=True))
+        if ref.status != INFEASIBLE:  # like any candidate, an over-budget one does not count
+            tuner_trials -= 1
+    stopped: UserError | None = None
+    if tuner_trials > 0:
+        backend = backends.get(cfg.tuner)
+        try:
+            backend(space, objective, cfg.replace(trials=tuner_trials), run_dir)
+        except BudgetTooTight as e:  # keep what finished: rank and report it, then say why
+            stopped = e
+    records = load_records(run_dir)
     board = report.leaderboard(name, records, config=cfg.to_dict(), space=space.to_dict(),
                                dataset=acc.to_dict(), baseline=baseline)
     path = report.write(board, run_dir)
@@ -150,4 +167,6 @@ def run(cfg: RunConfig, console=None) -> dict[str, Any]:
     if board["best_trial"] is not None:
         console.print(f"export the best trial: python run_search.py export {run_dir}",
                       highlight=False, markup=False)
+    if stopped is not None:
+        raise stopped
     return board

@@ -22,6 +22,9 @@ class TrialRecord:
     params: int | None = None  # trainable + non-trainable parameters
     tflite_float32_bytes: int | None = None  # measured by converting (size is weight-independent)
     tflite_float16_bytes: int | None = None
+    tflite_int8_bytes: int | None = None
+    macs: int | None = None  # multiply-accumulates per image
+    latency_ms: float | None = None  # host latency, LiteRT interpreter, 1 thread, median
     epochs_run: int = 0
     best_epoch: int | None = None  # 1-based
     train_seconds: float = 0.0  # fit + evaluate

@@ -30,13 +30,13 @@ turn one :class:`Space` into KerasTuner ``HyperParameters`` or Optuna ``suggest_
 from __future__ import annotations
 
 import math
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import tomllib
 
 from search import builder
 from search.errors import UserError

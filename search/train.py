@@ -41,8 +41,24 @@ class TrialContext:
     seed: int
     run_dir: Path
     cost_cache: costs.CostCache | None = None
+    budget: costs.Budget = costs.Budget()
     verbose: int = 0
     extra_callbacks: Callable[[str], list] | None = None  # trial id -> Keras callbacks
+
+
+def input_shape(values: Mapping[str, Any], data) -> tuple[int, int, int]:
+    """The candidate's input: its own ``image_size`` if the space searches it."""
+    size = int(values.get("image_size", data.image_size))
+    return (size, size, 3)
+
+
+def learning_rate(schedule: str, base: float, epoch: int, epochs: int) -> float:
+    """Learning rate of 0-based ``epoch``: the seed's steps, a cosine decay, or constant."""
+    if schedule == "step":
+        return step_learning_rate(base, epoch, epochs)
+    if schedule == "cosine":
+        return base * 0.5 * (1.0 + math.cos(math.pi * epoch / max(1, epochs)))
+    return base
 
 
 def _clear() -> None:
@@ -70,16 +86,32 @@ def evaluate(trial_id: str, values: Mapping[str, Any], ctx: TrialContext,
         _clear()
         keras.utils.set_random_seed(ctx.seed)
         t0 = time.perf_counter()
+        shape = input_shape(values, ctx.data)
         try:
-            model = builder.build_model(values, ctx.data.input_shape, name=f"trial_{trial_id}")
+            model = builder.build_model(values, shape, name=f"trial_{trial_id}")
         except InfeasibleCandidate as e:
             record.status, record.reason = INFEASIBLE, str(e)
             return record
-        c = costs.measure(model, values, ctx.data.input_shape, ctx.cost_cache)
+        # Parameters and MACs are free to count: a candidate over those budgets is rejected
+        # before any conversion.
+        record.params, record.macs = int(model.count_params()), costs.count_macs(model)
+        over = ctx.budget.violation(costs.Costs(record.params, 0, 0, 0.0, macs=record.macs))
+        if over:
+            record.status, record.reason = INFEASIBLE, over
+            record.cost_seconds = time.perf_counter() - t0
+            return record
+        c = costs.measure(model, values, shape, ctx.cost_cache,
+                          deploy_dtype=ctx.budget.deploy_dtype)
         record.params = c.params
+        record.macs = c.macs
+        record.latency_ms = c.latency_ms
         record.tflite_float32_bytes = c.tflite_float32_bytes
         record.tflite_float16_bytes = c.tflite_float16_bytes
         record.cost_seconds = time.perf_counter() - t0
+        over = ctx.budget.violation(c)
+        if over:  # never trained: the phone could not run it
+            record.status, record.reason = INFEASIBLE, over
+            return record
 
         t1 = time.perf_counter()
         _fit(model, values, ctx, trial_id, trial_dir, record)
@@ -125,14 +157,19 @@ def _fit(model, values: Mapping[str, Any], ctx: TrialContext, trial_id: str, tri
         keras.callbacks.TensorBoard(log_dir=str(trial_dir / "logs"), write_graph=False,
                                     profile_batch=0),
     ]
-    if v["lr_schedule"] == "step":
+    schedule = v["lr_schedule"]
+    if schedule != "constant":
         callbacks.append(keras.callbacks.LearningRateScheduler(
-            lambda epoch, lr: step_learning_rate(base_lr, epoch, ctx.epochs)))
+            lambda epoch, lr: learning_rate(schedule, base_lr, epoch, ctx.epochs)))
     if ctx.extra_callbacks:
         callbacks.extend(ctx.extra_callbacks(trial_id))
+    size = input_shape(values, ctx.data)[0]
+    batch = int(values.get("batch_size", ctx.data.batch_size))
+    val = ctx.data.dataset("val", image_size=size, batch_size=batch)
     hist = model.fit(
-        ctx.data.dataset("train"),
-        validation_data=ctx.data.dataset("val"),
+        ctx.data.dataset("train", image_size=size, batch_size=batch,
+                         augment=float(v["augment"])),
+        validation_data=val,
         epochs=ctx.epochs,
         callbacks=callbacks,
         verbose=ctx.verbose,
@@ -140,15 +177,14 @@ def _fit(model, values: Mapping[str, Any], ctx: TrialContext, trial_id: str, tri
     h = {k: [float(x) for x in vals] for k, vals in hist.history.items()}
     record.history = h
     record.epochs_run = len(h.get("loss", []))
-    val = h.get("val_mae", [])
-    finite = [(x, i) for i, x in enumerate(val) if math.isfinite(x)]
+    curve = h.get("val_mae", [])
+    finite = [(x, i) for i, x in enumerate(curve) if math.isfinite(x)]
     if not finite:
-        record.val_mae = float("nan") if val else None
+        record.val_mae = float("nan") if curve else None
         return
     best, idx = min(finite)
     record.best_epoch = idx + 1
     # Weights are the best epoch's (restore_best_weights); evaluate them on val and test.
-    record.val_mae = float(model.evaluate(ctx.data.dataset("val"), verbose=0,
-                                          return_dict=True)["mae"])
-    record.test_mae = float(model.evaluate(ctx.data.dataset("test"), verbose=0,
-                                           return_dict=True)["mae"])
+    record.val_mae = float(model.evaluate(val, verbose=0, return_dict=True)["mae"])
+    test = ctx.data.dataset("test", image_size=size, batch_size=batch)
+    record.test_mae = float(model.evaluate(test, verbose=0, return_dict=True)["mae"])

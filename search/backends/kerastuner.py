@@ -13,16 +13,26 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from search.records import COMPLETE, TrialRecord, load_records
+import keras_tuner as kt
+
+from search.errors import BudgetTooTight
+from search.records import COMPLETE, INFEASIBLE, TrialRecord, load_records
 from search.space import Param, Space
 
 Objective = Callable[[str, dict[str, Any]], TrialRecord]
 
+#: Over-budget candidates proposed in a row before the search gives up. They cost a build
+#: and (for size or latency budgets) two conversions each, never an epoch, and do not count
+#: towards --trials. KerasTuner's own max_model_size gives up after 5.
+MAX_INFEASIBLE_STREAK = 100
+
+
+class _Stop(kt.errors.FatalError):
+    """Ends KerasTuner's loop (it catches every other exception as a failed trial)."""
+
 
 def hyperparameters(space: Space):
     """The space as KerasTuner ``HyperParameters``, conditions as (nested) conditional scopes."""
-    import keras_tuner as kt
-
     hp = kt.HyperParameters()
     for p in space.params:
         with contextlib.ExitStack() as stack:
@@ -57,14 +67,23 @@ def _plain(v: Any) -> Any:
 
 
 def make_tuner(space: Space, objective: Objective, cfg, run_dir: Path):
-    import keras_tuner as kt
-
     class AgeTuner(kt.Tuner):
         """Runs one candidate per trial through the shared objective."""
+
+        streak = 0  # over-budget candidates in a row
 
         def run_trial(self, trial, *args, **kwargs):
             values = values_from(space, trial.hyperparameters)
             record = objective(trial.trial_id, values)
+            if record.status == INFEASIBLE:
+                # Not a trial the user asked for: propose another in its place.
+                self.oracle.max_trials += 1
+                self.streak += 1
+                if self.streak >= MAX_INFEASIBLE_STREAK:
+                    raise _Stop(f"{self.streak} candidates in a row were infeasible (last: "
+                                f"{record.reason}); loosen the budget or narrow the space")
+            else:
+                self.streak = 0
             if record.status != COMPLETE:
                 # Recorded by us already; tell the oracle not to retry it.
                 raise kt.errors.FailedTrialError(f"{record.status}: {record.reason}")
@@ -83,10 +102,13 @@ def make_tuner(space: Space, objective: Objective, cfg, run_dir: Path):
             record = TrialRecord.load(run_dir / "trials" / trial.trial_id / "record.json")
             return keras.models.load_model(run_dir / record.model_path)
 
+    # Infeasible trials recorded earlier (a resumed run) did not count either.
+    infeasible = sum(1 for r in load_records(run_dir)
+                     if r.status == INFEASIBLE and not r.is_reference)
     objective_ = kt.Objective("val_mae", direction="min")
-    common = dict(objective=objective_, max_trials=cfg.trials, seed=cfg.seed,
+    common = dict(objective=objective_, max_trials=cfg.trials + infeasible, seed=cfg.seed,
                   hyperparameters=hyperparameters(space), tune_new_entries=False,
-                  max_consecutive_failed_trials=max(3, cfg.trials))
+                  max_consecutive_failed_trials=10**9)
     if cfg.tuner == "bayesian":
         oracle = kt.oracles.BayesianOptimizationOracle(**common)
     else:
@@ -98,6 +120,14 @@ def make_tuner(space: Space, objective: Objective, cfg, run_dir: Path):
 def search(space: Space, objective: Objective, cfg, run_dir: Path) -> list[TrialRecord]:
     """Run (or resume) the search; return every trial record of the run."""
     os.environ.setdefault("KERASTUNER_TUNER_ID", "tuner0")
+    # KerasTuner prints the traceback of every failed trial to stderr; ours are recorded in
+    # each trial's record.json instead, and infeasible candidates are not errors at all.
+    from keras_tuner.src import config as kt_config  # no public switch exists
+
+    kt_config.DEBUG = False
     tuner = make_tuner(space, objective, cfg, run_dir)
-    tuner.search(verbose=0)
+    try:
+        tuner.search(verbose=0)
+    except _Stop as e:
+        raise BudgetTooTight(str(e)) from None
     return load_records(run_dir)
