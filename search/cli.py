@@ -1,7 +1,8 @@
 """Command line: flags -> a frozen RunConfig -> the pipeline. Nothing else lives here.
 
-    python run_search.py [search flags]          run a search (the default command)
-    python run_search.py export RUN_DIR [...]    export a trial to TFLite and verify it
+    python run_search.py [search flags]                run a search (the default command)
+    python run_search.py export RUN_DIR [...]          export a trial to TFLite and verify it
+    python run_search.py leaderboard RUN_DIR [...]     report on runs (finished or running)
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from search.config import RunConfig
 from search.errors import UserError
 from search.quiet import load_tensorflow
 
-COMMANDS = ("search", "export")
+COMMANDS = ("search", "export", "leaderboard")
 _D = RunConfig()
 
 
@@ -26,6 +27,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
+    return value
+
+
+def _positive_number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number above 0, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number above 0, got {text!r}")
     return value
 
 
@@ -46,7 +57,8 @@ def search_parser() -> argparse.ArgumentParser:
         prog="run_search.py",
         description="Search small, fast age-estimation CNNs on UTKFace-named face images and "
                     "rank them on the Pareto front of validation MAE, parameters and TFLite "
-                    "size. Other commands: 'run_search.py export RUN_DIR' (see its --help).",
+                    "size. Other commands: 'run_search.py export RUN_DIR' and "
+                    "'run_search.py leaderboard RUN_DIR' (see their --help).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--space", default=_D.space,
@@ -109,6 +121,39 @@ def export_parser() -> argparse.ArgumentParser:
     return p
 
 
+def leaderboard_parser() -> argparse.ArgumentParser:
+    from search import pareto, report
+
+    p = argparse.ArgumentParser(
+        prog="run_search.py leaderboard",
+        description="Rank the trials of one run, or of several runs merged into one table and "
+                    "one plot. Works while a search is still running (it reads the trial "
+                    "records). With --out, also writes leaderboard.md, .csv, .json, pareto.png "
+                    "and report.html into a folder.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
+                   help="run folder(s), e.g. results/lite-20260101-120000")
+    p.add_argument("--format", default="table", dest="fmt",
+                   help=f"output: {', '.join(report.FORMATS)}")
+    p.add_argument("--sort", default="pareto",
+                   help=f"row order: {', '.join(report.SORTS)} (pareto: rank, then crowding "
+                        "distance, then validation MAE; size: float16 TFLite KiB; latency: "
+                        "host ms)")
+    p.add_argument("--objectives", default=",".join(pareto.DEFAULT_OBJECTIVES),
+                   help=f"comma-separated, all minimised: {', '.join(pareto.OBJECTIVES)}")
+    p.add_argument("--max-kib", type=_positive_number, default=None,
+                   help="budget: float16 TFLite file size at most this many KiB")
+    p.add_argument("--max-latency-ms", type=_positive_number, default=None,
+                   help="budget: host latency at most this many milliseconds")
+    p.add_argument("--max-params", type=_positive_number, default=None,
+                   help="budget: at most this many parameters")
+    p.add_argument("--out", default=None,
+                   help="also write every report file into this folder (give the run folder "
+                        "to refresh its reports)")
+    return p
+
+
 def _console():
     """A rich console; wide enough for the leaderboard when output goes to a file or CI log."""
     from rich.console import Console
@@ -131,6 +176,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             result = export.export(args.run_dir, trial=args.trial, quantize=quantize,
                                    samples=args.samples, console=console)
             return 0 if result["verified"] else 1
+        if command == "leaderboard":
+            args = leaderboard_parser().parse_args(argv)
+            from search import report
+
+            budget = report.Budget(max_kib=args.max_kib, max_latency_ms=args.max_latency_ms,
+                                   max_params=args.max_params)
+            report.show(args.run_dirs, fmt=args.fmt, sort=args.sort, objectives=args.objectives,
+                        budget=budget, out_dir=args.out,
+                        console=_console() if args.fmt == "table" else None)
+            return 0
         args = search_parser().parse_args(argv)
         cfg = RunConfig(**vars(args))
         console = _console()
