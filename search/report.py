@@ -837,11 +837,13 @@ def _fence(text: str) -> str:
 
 def markdown(b: Mapping[str, Any], plot_file: str | None = "pareto.png") -> str:
     """The leaderboard as a Markdown page (GitHub-flavoured tables)."""
+    from search.report_plot import plottable
+
     out = [f"# Leaderboard: {md_escape(b['run'])}", "",
            f"Generated {md_escape(b['generated_at'])}.", ""]
     out += [f"- {md_escape(line)}" for line in b["summary"]["headline"]]
     out.append("")
-    if plot_file and b["trials"]:
+    if plot_file and any(plottable(t) for t in b["trials"]):
         out += [f"![Validation MAE against TFLite size]({plot_file})", ""]
     cols = columns(b)
     if b["trials"]:
@@ -860,7 +862,9 @@ def markdown(b: Mapping[str, Any], plot_file: str | None = "pareto.png") -> str:
         out.append("")
     out += ["## Details", ""]
     out += [f"- {md_escape(line)}" for line in b["summary"]["details"]]
-    out += [f"- Knee: {md_escape(b['pareto']['knee_definition'])}.", ""]
+    if b["knee_trial"]:
+        out.append(f"- Knee: {md_escape(b['pareto']['knee_definition'])}.")
+    out.append("")
     front = [t for t in b["trials"] if t["on_front"]]
     if front:
         out += ["## Front members", ""]

@@ -20,7 +20,7 @@ from typing import Any
 
 from search import report
 from search.records import COMPLETE
-from search.report_plot import run_colour
+from search.report_plot import plottable, run_colour
 
 CSS = """
 *{box-sizing:border-box}
@@ -256,7 +256,7 @@ def page(b: Mapping[str, Any], png: bytes | None) -> str:
         + "".join(f"<li>{e(line)}</li>" for line in b["summary"]["headline"])
         + "</ul></section>",
     ]
-    if png:
+    if png and any(plottable(t) for t in b["trials"]):
         data = base64.b64encode(png).decode("ascii")
         parts.append(
             f'<figure><img src="data:image/png;base64,{data}" alt="Validation MAE against '
@@ -267,9 +267,9 @@ def page(b: Mapping[str, Any], png: bytes | None) -> str:
     if n:
         parts.append(f'<p class="legend">{e(report.LEGEND)} Tap a column header to sort; '
                      "scroll the table sideways on a narrow screen.</p>")
+        parts.append(_table(b) + "</section>")
     else:
-        parts.append("<p>No trial recorded yet.</p>")
-    parts.append(_table(b) + "</section>")
+        parts.append("<p>No trial recorded yet.</p></section>")
     unfinished = report._not_finished(b)
     if unfinished:
         parts.append("<section><h2>Trials that did not finish</h2><ul>"
@@ -281,7 +281,8 @@ def page(b: Mapping[str, Any], png: bytes | None) -> str:
         parts.append("<section><h2>Front members</h2>" + cards + "</section>")
     parts.append('<section><h2>Details</h2><ul class="summary">'
                  + "".join(f"<li>{e(line)}</li>" for line in b["summary"]["details"])
-                 + f"<li>Knee: {e(b['pareto']['knee_definition'])}.</li></ul>"
+                 + (f"<li>Knee: {e(b['pareto']['knee_definition'])}.</li>"
+                    if b["knee_trial"] else "") + "</ul>"
                  + "".join(_run_details(r) for r in runs) + "</section>")
     parts.append("</main><footer>Self-contained page: no network access, nothing loaded "
                  "from elsewhere.</footer>")

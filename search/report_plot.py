@@ -30,6 +30,11 @@ def run_colour(index: int) -> str:
     return COLOURS[index % len(COLOURS)]
 
 
+def plottable(t: Mapping[str, Any]) -> bool:
+    """A trial has a place on the plot: a positive size and a validation MAE."""
+    return all(t.get(k) is not None and t[k] > 0 for k in ("tflite_float16_kib", "val_mae"))
+
+
 def pareto_png(b: Mapping[str, Any], width_in: float = 6.0, height_in: float = 5.2,
                dpi: int = 140) -> bytes:
     """The plot as PNG bytes (``width_in`` x ``height_in`` inches at ``dpi``)."""
@@ -46,7 +51,7 @@ def pareto_png(b: Mapping[str, Any], width_in: float = 6.0, height_in: float = 5
     def xy(t):
         return t.get("tflite_float16_kib"), t.get("val_mae")
 
-    placed = [t for t in trials if all(v is not None and v > 0 for v in xy(t))]
+    placed = [t for t in trials if plottable(t)]
     if not placed:
         ax.text(0.5, 0.5, "No trial with a validation MAE yet:\nnothing to plot.",
                 ha="center", va="center", transform=ax.transAxes, fontsize=12)
