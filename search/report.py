@@ -592,16 +592,22 @@ def summary(b: Mapping[str, Any]) -> dict[str, list[str]]:
                     "with the table.")
     else:
         front = sum(1 for t in b["trials"] if t["on_front"])
-        detail.append(f"Pareto front on {objs}, all lower is better: {front} of "
-                      f"{info['ranked']} ranked trial(s)"
-                      + (" (one complete trial: it is the front by itself)"
-                        if info["ranked"] == 1 else "") + ".")
+        if info["ranked"]:
+            detail.append(f"Pareto front on {objs}, all lower is better: {front} of "
+                          f"{info['ranked']} ranked trial(s)"
+                          + (" (one complete trial: it is the front by itself)"
+                             if info["ranked"] == 1 else "") + ".")
         if info["unranked_complete"]:
             missing = [o for o in b["objectives"] if any(
                 t["status"] == COMPLETE and t.get(pareto.OBJECTIVES[o].attr) is None
                 for t in b["trials"])]
-            detail.append(f"{info['unranked_complete']} complete trial(s) not ranked: "
-                          f"{', '.join(missing) or 'an objective'} not measured (shown as '-').")
+            line = (f"{info['unranked_complete']} complete trial(s) not ranked: "
+                    f"{', '.join(missing) or 'an objective'} not measured (shown as '-').")
+            if info["ranked"] == 0:  # nothing on the front: say so where it is seen first
+                head.append(f"No trial ranked: {line} Choose other --objectives "
+                            f"(now {','.join(b['objectives'])}).")
+            else:
+                detail.append(line)
     best = _find(b, b["best_trial"], b["best_run"])
     where = (lambda row: f" of {row['run']}") if multi else (lambda row: "")
     if best:

@@ -349,3 +349,11 @@ def test_leaderboard_command_never_loads_tensorflow(make_run):
                        timeout=120, cwd=Path(__file__).resolve().parent.parent)
     assert p.returncode == 0, p.stderr[-2000:]
     assert (run / "report.html").is_file()
+
+
+def test_objectives_nobody_measured_say_so_up_front(make_run):
+    b = board_of(make_run("lite-a", sample_records()), objectives="mae,latency")
+    assert b["best_trial"] is None and not any(t["on_front"] for t in b["trials"])
+    assert b["summary"]["headline"][0].startswith(
+        "No trial ranked: 5 complete trial(s) not ranked: latency not measured")
+    assert "now mae,latency" in b["summary"]["headline"][0]
