@@ -85,7 +85,8 @@ def test_resume_keeps_finished_trials(finished_run, tiny_cfg):
 def test_changed_setup_under_same_run_name_is_refused(finished_run, tiny_cfg):
     from search.errors import UserError
 
-    with pytest.raises(UserError, match="exists with a different setup .image_size: was 32, now 48"):
+    with pytest.raises(UserError,
+                       match="exists with a different setup .image_size: was 32, now 48"):
         pipeline.run(tiny_cfg.replace(image_size=48))
 
 
