@@ -11,8 +11,10 @@ The public surface is small; each module holds one idea:
 - ``search.train``      one trial: costs, fit, evaluate
 - ``search.backends``   the tuners (the only code importing keras_tuner / optuna)
 - ``search.records``    :class:`TrialRecord`, the one shape reports read
-- ``search.pareto``     non-dominated ranking, pure functions
-- ``search.report``     leaderboards (terminal and files)
+- ``search.pareto``     non-dominated ranks, crowding, hypervolume, knee: pure functions
+- ``search.report``     leaderboards: the board as data, terminal, Markdown, CSV, JSON, files
+- ``search.report_html`` the self-contained HTML page
+- ``search.report_plot`` the Pareto plot (matplotlib, Agg)
 - ``search.export``     TFLite conversion and verification
 """
 

@@ -1,8 +1,9 @@
 """Command line: flags -> a frozen RunConfig -> the pipeline. Nothing else lives here.
 
-    python run_search.py [search flags]          run a search (the default command)
-    python run_search.py export RUN_DIR [...]    export a trial to TFLite and verify it
-    python run_search.py data [--data-dir DIR]   print the data set's account
+    python run_search.py [search flags]                run a search (the default command)
+    python run_search.py export RUN_DIR [...]          export a trial to TFLite and verify it
+    python run_search.py leaderboard RUN_DIR [...]     report on runs (finished or running)
+    python run_search.py data [--data-dir DIR]         print the data set's account
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from search.config import RunConfig
 from search.errors import UserError
 from search.quiet import load_tensorflow
 
-COMMANDS = ("search", "export", "data")
+COMMANDS = ("search", "export", "leaderboard", "data")
 _D = RunConfig()
 
 
@@ -30,13 +31,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _positive_float(text: str) -> float:
+def _positive_number(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {value}")
+        raise argparse.ArgumentTypeError(f"expected a number above 0, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number above 0, got {text!r}")
     return value
 
 
@@ -57,7 +58,8 @@ def search_parser() -> argparse.ArgumentParser:
         prog="run_search.py",
         description="Search small, fast age-estimation CNNs on UTKFace-named face images and "
                     "rank them on the Pareto front of validation MAE, parameters and TFLite "
-                    "size. Other commands: 'run_search.py export RUN_DIR' (see its --help).",
+                    "size. Other commands: 'run_search.py export RUN_DIR' and "
+                    "'run_search.py leaderboard RUN_DIR' (see their --help).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--space", default=_D.space,
@@ -83,9 +85,9 @@ def search_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("budget of the target phone (checked before training; a "
                              "candidate over it is recorded as infeasible and never trained)")
     g.add_argument("--max-params", type=_positive_int, default=None, help="parameters, at most")
-    g.add_argument("--max-kib", type=_positive_float, default=None,
+    g.add_argument("--max-kib", type=_positive_number, default=None,
                    help="size of the --deploy-dtype TFLite file in KiB, at most")
-    g.add_argument("--max-latency-ms", type=_positive_float, default=None,
+    g.add_argument("--max-latency-ms", type=_positive_number, default=None,
                    help="host latency in ms (LiteRT interpreter, 1 thread, median), at most")
     g.add_argument("--max-macs", type=_positive_int, default=None,
                    help="multiply-accumulates per image, at most")
@@ -151,6 +153,39 @@ def export_parser() -> argparse.ArgumentParser:
     return p
 
 
+def leaderboard_parser() -> argparse.ArgumentParser:
+    from search import pareto, report
+
+    p = argparse.ArgumentParser(
+        prog="run_search.py leaderboard",
+        description="Rank the trials of one run, or of several runs merged into one table and "
+                    "one plot. Works while a search is still running (it reads the trial "
+                    "records). With --out, also writes leaderboard.md, .csv, .json, pareto.png "
+                    "and report.html into a folder.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
+                   help="run folder(s), e.g. results/lite-20260101-120000")
+    p.add_argument("--format", default="table", dest="fmt",
+                   help=f"output: {', '.join(report.FORMATS)}")
+    p.add_argument("--sort", default="pareto",
+                   help=f"row order: {', '.join(report.SORTS)} (pareto: rank, then crowding "
+                        "distance, then validation MAE; size: float16 TFLite KiB; latency: "
+                        "host ms)")
+    p.add_argument("--objectives", default=",".join(pareto.DEFAULT_OBJECTIVES),
+                   help=f"comma-separated, all minimised: {', '.join(pareto.OBJECTIVES)}")
+    p.add_argument("--max-kib", type=_positive_number, default=None,
+                   help="budget: float16 TFLite file size at most this many KiB")
+    p.add_argument("--max-latency-ms", type=_positive_number, default=None,
+                   help="budget: host latency at most this many milliseconds")
+    p.add_argument("--max-params", type=_positive_number, default=None,
+                   help="budget: at most this many parameters")
+    p.add_argument("--out", default=None,
+                   help="also write every report file into this folder (give the run folder "
+                        "to refresh its reports)")
+    return p
+
+
 def _console():
     """A rich console; wide enough for the leaderboard when output goes to a file or CI log."""
     from rich.console import Console
@@ -191,6 +226,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if command == "data":
             args = data_parser().parse_args(argv)
             return _data(args)
+        if command == "leaderboard":
+            args = leaderboard_parser().parse_args(argv)
+            from search import report
+
+            budget = report.Budget(max_kib=args.max_kib, max_latency_ms=args.max_latency_ms,
+                                   max_params=args.max_params)
+            report.show(args.run_dirs, fmt=args.fmt, sort=args.sort, objectives=args.objectives,
+                        budget=budget, out_dir=args.out,
+                        console=_console() if args.fmt == "table" else None)
+            return 0
         args = search_parser().parse_args(argv)
         cfg = RunConfig(**vars(args))
         console = _console()

@@ -6,9 +6,11 @@ only place that decides where files go (``<results>/<run>/``):
     config.json        the RunConfig (any result can be rebuilt from it)
     dataset.json       the data set's account (found, used, skipped by reason, split)
     space.json         the space as loaded
+    baseline.json      the median-age baseline (years), so reports can be read mid-search
     trials/<id>/       record.json, model.keras, checkpoint, TensorBoard logs
     tuner/             KerasTuner's oracle state (resume)
-    leaderboard.json   the ranked leaderboard
+    leaderboard.json, leaderboard.md, leaderboard.csv, pareto.png, report.html
+                       the reports, written when the search ends (search.report)
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from search import space as space_mod
 from search.config import RunConfig
 from search.costs import Budget, CostCache
 from search.errors import BudgetTooTight, UserError
-from search.records import INFEASIBLE, TrialRecord, load_records, write_json_atomic
+from search.records import INFEASIBLE, TrialRecord, write_json_atomic
 from search.train import TrialContext, evaluate
 
 REFERENCE_ID = "ref"
@@ -124,6 +126,7 @@ def run(cfg: RunConfig, console=None) -> dict[str, Any]:
     write_json_atomic(run_dir / "space.json", space.to_dict())
 
     baseline = median_baseline(data.ages("train"), data.ages("val"), data.ages("test"))
+    write_json_atomic(run_dir / "baseline.json", baseline)
     budget = Budget(max_params=cfg.max_params, max_kib=cfg.max_kib,
                     max_latency_ms=cfg.max_latency_ms, max_macs=cfg.max_macs,
                     deploy_dtype=cfg.deploy_dtype)
@@ -158,12 +161,17 @@ def run(cfg: RunConfig, console=None) -> dict[str, Any]:
             backend(space, objective, cfg.replace(trials=tuner_trials), run_dir)
         except BudgetTooTight as e:  # keep what finished: rank and report it, then say why
             stopped = e
-    records = load_records(run_dir)
-    board = report.leaderboard(name, records, config=cfg.to_dict(), space=space.to_dict(),
-                               dataset=acc.to_dict(), baseline=baseline)
-    path = report.write(board, run_dir)
+    board = report.board([report.load_run(run_dir)])
     report.print_board(board, console)
-    console.print(f"leaderboard: {path}", highlight=False, markup=False)
+    try:
+        report.write_all(board, run_dir)
+        console.print(f"report: {run_dir / 'report.html'} (and leaderboard.md, .csv, .json, "
+                      "pareto.png)", highlight=False, markup=False)
+    except Exception as e:  # the trials are safe on disk; the report can be redone
+        report.write(board, run_dir)
+        console.print(f"could not write the report files ({type(e).__name__}: {e}); "
+                      f"leaderboard.json is written; retry with: python run_search.py "
+                      f"leaderboard {run_dir} --out {run_dir}", highlight=False, markup=False)
     if board["best_trial"] is not None:
         console.print(f"export the best trial: python run_search.py export {run_dir}",
                       highlight=False, markup=False)

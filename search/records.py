@@ -22,9 +22,10 @@ class TrialRecord:
     params: int | None = None  # trainable + non-trainable parameters
     tflite_float32_bytes: int | None = None  # measured by converting (size is weight-independent)
     tflite_float16_bytes: int | None = None
-    tflite_int8_bytes: int | None = None
-    macs: int | None = None  # multiply-accumulates per image
-    latency_ms: float | None = None  # host latency, LiteRT interpreter, 1 thread, median
+    # Measured by other code, or not yet: None means "not measured" and reports show '-'.
+    tflite_int8_bytes: int | None = None  # full-integer quantised file
+    macs: int | None = None  # multiply-accumulates for one image
+    latency_ms: float | None = None  # host CPU latency for one image, milliseconds
     epochs_run: int = 0
     best_epoch: int | None = None  # 1-based
     train_seconds: float = 0.0  # fit + evaluate
@@ -39,11 +40,17 @@ class TrialRecord:
     def tflite_float16_kib(self) -> float | None:
         return None if self.tflite_float16_bytes is None else self.tflite_float16_bytes / 1024
 
+    @property
+    def tflite_int8_kib(self) -> float | None:
+        return None if self.tflite_int8_bytes is None else self.tflite_int8_bytes / 1024
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrialRecord:
+        """Unknown keys are dropped and missing ones take their defaults, so records written
+        by older or newer versions still load."""
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
 

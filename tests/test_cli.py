@@ -58,3 +58,9 @@ def test_impossible_budgets_and_values(tmp_path, args, needle):
 def test_export_of_a_folder_that_is_not_a_run(tmp_path):
     p = run("export", str(tmp_path))
     assert p.returncode == 2 and "is not a run folder" in p.stderr
+
+
+def test_leaderboard_of_a_folder_that_is_not_a_run(tmp_path):
+    p = run("leaderboard", str(tmp_path), "--format", "markdown")
+    assert p.returncode == 2 and p.stderr.strip().count("\n") == 0, p.stderr
+    assert "is not a run folder" in p.stderr and "Traceback" not in p.stderr

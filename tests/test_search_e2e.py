@@ -34,8 +34,13 @@ def test_search_trains_candidates_and_writes_a_ranked_leaderboard(finished_run, 
     assert min(t["pareto_rank"] for t in done) == 1
     best = next(t for t in saved["trials"] if t["trial_id"] == saved["best_trial"])
     assert best["val_mae"] == min(t["val_mae"] for t in done)
-    for name in ("config.json", "dataset.json", "space.json", "tuner/oracle.json"):
+    for name in ("config.json", "dataset.json", "space.json", "baseline.json",
+                 "tuner/oracle.json", "leaderboard.md", "leaderboard.csv", "pareto.png",
+                 "report.html"):
         assert (run_dir / name).is_file(), name
+    assert (run_dir / "report.html").read_text().count('<tr class="') == tiny_cfg.trials
+    assert f"export {run_dir} --trial {saved['best_trial']}" in (
+        run_dir / "leaderboard.md").read_text()
 
 
 def test_tflite_size_measured_before_training_equals_the_trained_file(finished_run):
@@ -80,7 +85,8 @@ def test_resume_keeps_finished_trials(finished_run, tiny_cfg):
 def test_changed_setup_under_same_run_name_is_refused(finished_run, tiny_cfg):
     from search.errors import UserError
 
-    with pytest.raises(UserError, match="exists with a different setup .image_size: was 32, now 48"):
+    with pytest.raises(UserError,
+                       match="exists with a different setup .image_size: was 32, now 48"):
         pipeline.run(tiny_cfg.replace(image_size=48))
 
 
