@@ -1,7 +1,8 @@
 """Command line: flags -> a frozen RunConfig -> the pipeline. Nothing else lives here.
 
-    python run_search.py [search flags]          run a search (the default command)
-    python run_search.py export RUN_DIR [...]    export a trial to TFLite and verify it
+    python run_search.py [search flags]                  run a search (the default command)
+    python run_search.py export RUN_DIR [...]            export trials to TFLite, verified
+    python run_search.py predict MODEL.tflite IMAGE ...  ages from an exported file
 """
 
 from __future__ import annotations
@@ -15,8 +16,17 @@ from search.config import RunConfig
 from search.errors import UserError
 from search.quiet import load_tensorflow
 
-COMMANDS = ("search", "export")
+COMMANDS = ("search", "export", "predict")
 _D = RunConfig()
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows defaults, except None ones: their help says what leaving them out means."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None:
+            return action.help
+        return super()._get_help_string(action)
 
 
 def _positive_int(text: str) -> int:
@@ -26,6 +36,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {value}")
     return value
 
 
@@ -46,8 +66,9 @@ def search_parser() -> argparse.ArgumentParser:
         prog="run_search.py",
         description="Search small, fast age-estimation CNNs on UTKFace-named face images and "
                     "rank them on the Pareto front of validation MAE, parameters and TFLite "
-                    "size. Other commands: 'run_search.py export RUN_DIR' (see its --help).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                    "size. Other commands: 'run_search.py export RUN_DIR' and 'run_search.py "
+                    "predict MODEL.tflite IMAGE_OR_FOLDER' (see their --help).",
+        formatter_class=_Formatter,
     )
     p.add_argument("--space", default=_D.space,
                    help="search space: a shipped name (spaces/<name>.toml) or a path to a "
@@ -92,20 +113,53 @@ def search_parser() -> argparse.ArgumentParser:
 
 
 def export_parser() -> argparse.ArgumentParser:
+    from search import export, interpreter
+
     p = argparse.ArgumentParser(
         prog="run_search.py export",
-        description="Convert a trial of a finished (or interrupted) run to TFLite, run each file "
-                    "in the LiteRT interpreter on test images and check it matches the Keras "
-                    "model.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Convert trials of a finished (or interrupted) run to TFLite, run each file "
+                    "in the LiteRT interpreter on the run's test split, check it against the "
+                    "Keras model, time it, and write model_card.json beside the files in "
+                    "RUN_DIR/export/trial_<id>/.",
+        formatter_class=_Formatter,
     )
     p.add_argument("run_dir", help="the run folder, e.g. results/lite-20260101-120000")
-    p.add_argument("--trial", default="best",
-                   help="'best' (lowest validation MAE on the Pareto front) or a trial id")
-    p.add_argument("--quantize", default="float32,float16",
-                   help="comma-separated formats: float32, float16")
-    p.add_argument("--samples", type=_positive_int, default=32,
-                   help="test images used to verify each file against the Keras model")
+    p.add_argument("--trial", default=None,
+                   help="'best' (lowest validation MAE on the Pareto front), 'knee' (knee of "
+                        "the front of validation MAE against float16 file size), a trial id, "
+                        "or several separated by commas (default: best)")
+    p.add_argument("--max-kib", type=_positive_float, default=None,
+                   help="instead of --trial: the lowest validation MAE whose TFLite float16 "
+                        "file is at most this many KiB")
+    p.add_argument("--max-latency-ms", type=_positive_float, default=None,
+                   help="instead of --trial: the lowest validation MAE whose TFLite float16 "
+                        "file runs one image within this many milliseconds on this host "
+                        "(1 thread, median)")
+    p.add_argument("--quantize", default=",".join(export.DEFAULT_QUANTIZE),
+                   help="comma-separated formats: float32, float16, dynamic (dynamic-range), "
+                        "int8 (full integer, uint8 pixels in); or 'all'")
+    p.add_argument("--samples", type=_positive_int, default=None,
+                   help="test images used to verify each file (default: the whole test split)")
+    p.add_argument("--calibration-images", type=_positive_int,
+                   default=export.DEFAULT_CALIBRATION_IMAGES,
+                   help="training images that calibrate int8 quantization")
+    p.add_argument("--latency-runs", type=_positive_int, default=interpreter.TIMED_RUNS,
+                   help="timed runs per latency figure (after warm-up; the median is reported)")
+    return p
+
+
+def predict_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="run_search.py predict",
+        description="Run an exported TFLite file on face images (already cropped, any size; "
+                    "resized as in training) and print the age of each, with the MAE when "
+                    "file names carry UTKFace labels.",
+        formatter_class=_Formatter,
+    )
+    p.add_argument("model", help="a .tflite file written by 'run_search.py export'")
+    p.add_argument("images", nargs="+", metavar="IMAGE_OR_FOLDER",
+                   help="JPEG files, or folders searched at any depth for .jpg/.jpeg files")
+    p.add_argument("--threads", type=_positive_int, default=1, help="interpreter threads")
     return p
 
 
@@ -127,10 +181,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             load_tensorflow()
             from search import export
 
-            quantize = [q.strip() for q in args.quantize.split(",") if q.strip()]
-            result = export.export(args.run_dir, trial=args.trial, quantize=quantize,
-                                   samples=args.samples, console=console)
-            return 0 if result["verified"] else 1
+            cards = export.export(
+                args.run_dir, trial=args.trial, quantize=export.parse_quantize(args.quantize),
+                samples=args.samples, max_kib=args.max_kib, max_latency_ms=args.max_latency_ms,
+                calibration_images=args.calibration_images, latency_runs=args.latency_runs,
+                console=console)
+            return 0 if all(c["verified"] for c in cards) else 1
+        if command == "predict":
+            args = predict_parser().parse_args(argv)
+            console = _console()
+            load_tensorflow()
+            from search import predict
+
+            predict.predict(args.model, args.images, threads=args.threads, console=console)
+            return 0
         args = search_parser().parse_args(argv)
         cfg = RunConfig(**vars(args))
         console = _console()
