@@ -212,3 +212,20 @@ def test_run_trained_elsewhere_exports_from_where_it_is_now(run_dir, tmp_path, c
     assert card["selected_by"] == "max_latency_ms 1000" and list(card["files"]) == ["float32"]
     assert card["verification"]["images"] == 2
     assert not leftovers(copy)
+
+
+def test_a_model_needing_ops_outside_the_builtins_fails_with_one_clear_line():
+    import keras
+    import tensorflow as tf
+
+    from search.errors import ConversionError
+
+    inp = keras.Input((8, 8, 3))
+    x = keras.layers.Lambda(lambda t: tf.math.bessel_i1e(t))(inp)
+    model = keras.Model(inp, keras.layers.Dense(1)(keras.layers.Flatten()(x)))
+    with pytest.raises(ConversionError) as e:
+        costs.to_tflite(model, "float16")
+    msg = str(e.value)
+    assert msg.startswith("conversion to float16 failed: the model needs ops outside TFLite's "
+                          "builtins (Custom ops: BesselI1e)")
+    assert msg.endswith("only TFLite builtin ops are allowed") and "\n" not in msg
