@@ -1,9 +1,10 @@
 """Command line: flags -> a frozen RunConfig -> the pipeline. Nothing else lives here.
 
-    python run_search.py [search flags]                run a search (the default command)
-    python run_search.py export RUN_DIR [...]          export a trial to TFLite and verify it
-    python run_search.py leaderboard RUN_DIR [...]     report on runs (finished or running)
-    python run_search.py data [--data-dir DIR]         print the data set's account
+    python run_search.py [search flags]                  run a search (the default command)
+    python run_search.py export RUN_DIR [...]            export trials to TFLite, verified
+    python run_search.py predict MODEL.tflite IMAGE ...  ages from an exported file
+    python run_search.py leaderboard RUN_DIR [...]       report on runs (finished or running)
+    python run_search.py data [--data-dir DIR]           print the data set's account
 """
 
 from __future__ import annotations
@@ -17,8 +18,17 @@ from search.config import RunConfig
 from search.errors import UserError
 from search.quiet import load_tensorflow
 
-COMMANDS = ("search", "export", "leaderboard", "data")
+COMMANDS = ("search", "export", "predict", "leaderboard", "data")
 _D = RunConfig()
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows defaults, except None ones: their help says what leaving them out means."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None:
+            return action.help
+        return super()._get_help_string(action)
 
 
 def _positive_int(text: str) -> int:
@@ -58,9 +68,9 @@ def search_parser() -> argparse.ArgumentParser:
         prog="run_search.py",
         description="Search small, fast age-estimation CNNs on UTKFace-named face images and "
                     "rank them on the Pareto front of validation MAE, parameters and TFLite "
-                    "size. Other commands: 'run_search.py export RUN_DIR' and "
-                    "'run_search.py leaderboard RUN_DIR' (see their --help).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                    "size. Other commands: 'export RUN_DIR', 'predict MODEL.tflite "
+                    "IMAGE_OR_FOLDER', 'leaderboard RUN_DIR' and 'data' (see their --help).",
+        formatter_class=_Formatter,
     )
     p.add_argument("--space", default=_D.space,
                    help="search space: a shipped name (spaces/<name>.toml) or a path to a "
@@ -79,7 +89,8 @@ def search_parser() -> argparse.ArgumentParser:
                    help="early stopping: epochs without a better validation MAE")
     _data_flags(p)
     p.add_argument("--image-size", type=_positive_int, default=_D.image_size,
-                   help="training resolution in pixels per side (images are resized to it)")
+                   help="training resolution in pixels per side, for every candidate "
+                        "(default: the space's image_size choices, or 64 px)")
     p.add_argument("--batch-size", type=_positive_int, default=_D.batch_size,
                    help="images per training batch")
     g = p.add_argument_group("budget of the target phone (checked before training; a "
@@ -91,7 +102,7 @@ def search_parser() -> argparse.ArgumentParser:
                    help="host latency in ms (LiteRT interpreter, 1 thread, median), at most")
     g.add_argument("--max-macs", type=_positive_int, default=None,
                    help="multiply-accumulates per image, at most")
-    g.add_argument("--deploy-dtype", default=_D.deploy_dtype, choices=["float32", "float16"],
+    g.add_argument("--deploy-dtype", default=_D.deploy_dtype, choices=["float32", "float16", "int8"],
                    help="the TFLite file that --max-kib and the latency refer to")
     p.add_argument("--run-name", default=_D.run_name,
                    help="name of the run folder; the same name resumes a run (default: "
@@ -136,20 +147,53 @@ def data_parser() -> argparse.ArgumentParser:
 
 
 def export_parser() -> argparse.ArgumentParser:
+    from search import export, interpreter
+
     p = argparse.ArgumentParser(
         prog="run_search.py export",
-        description="Convert a trial of a finished (or interrupted) run to TFLite, run each file "
-                    "in the LiteRT interpreter on test images and check it matches the Keras "
-                    "model.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Convert trials of a finished (or interrupted) run to TFLite, run each file "
+                    "in the LiteRT interpreter on the run's test split, check it against the "
+                    "Keras model, time it, and write model_card.json beside the files in "
+                    "RUN_DIR/export/trial_<id>/.",
+        formatter_class=_Formatter,
     )
     p.add_argument("run_dir", help="the run folder, e.g. results/lite-20260101-120000")
-    p.add_argument("--trial", default="best",
-                   help="'best' (lowest validation MAE on the Pareto front) or a trial id")
-    p.add_argument("--quantize", default="float32,float16",
-                   help="comma-separated formats: float32, float16")
-    p.add_argument("--samples", type=_positive_int, default=32,
-                   help="test images used to verify each file against the Keras model")
+    p.add_argument("--trial", default=None,
+                   help="'best' (lowest validation MAE on the Pareto front), 'knee' (knee of "
+                        "the front of validation MAE against float16 file size), a trial id, "
+                        "or several separated by commas (default: best)")
+    p.add_argument("--max-kib", type=_positive_number, default=None,
+                   help="instead of --trial: the lowest validation MAE whose TFLite float16 "
+                        "file is at most this many KiB")
+    p.add_argument("--max-latency-ms", type=_positive_number, default=None,
+                   help="instead of --trial: the lowest validation MAE whose TFLite float16 "
+                        "file runs one image within this many milliseconds on this host "
+                        "(1 thread, median)")
+    p.add_argument("--quantize", default=",".join(export.DEFAULT_QUANTIZE),
+                   help="comma-separated formats: float32, float16, dynamic (dynamic-range), "
+                        "int8 (full integer, uint8 pixels in); or 'all'")
+    p.add_argument("--samples", type=_positive_int, default=None,
+                   help="test images used to verify each file (default: the whole test split)")
+    p.add_argument("--calibration-images", type=_positive_int,
+                   default=export.DEFAULT_CALIBRATION_IMAGES,
+                   help="training images that calibrate int8 quantization")
+    p.add_argument("--latency-runs", type=_positive_int, default=interpreter.TIMED_RUNS,
+                   help="timed runs per latency figure (after warm-up; the median is reported)")
+    return p
+
+
+def predict_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="run_search.py predict",
+        description="Run an exported TFLite file on face images (already cropped, any size; "
+                    "resized as in training) and print the age of each, with the MAE when "
+                    "file names carry UTKFace labels.",
+        formatter_class=_Formatter,
+    )
+    p.add_argument("model", help="a .tflite file written by 'run_search.py export'")
+    p.add_argument("images", nargs="+", metavar="IMAGE_OR_FOLDER",
+                   help="JPEG files, or folders searched at any depth for .jpg/.jpeg files")
+    p.add_argument("--threads", type=_positive_int, default=1, help="interpreter threads")
     return p
 
 
@@ -219,10 +263,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             load_tensorflow()
             from search import export
 
-            quantize = [q.strip() for q in args.quantize.split(",") if q.strip()]
-            result = export.export(args.run_dir, trial=args.trial, quantize=quantize,
-                                   samples=args.samples, console=console)
-            return 0 if result["verified"] else 1
+            cards = export.export(
+                args.run_dir, trial=args.trial, quantize=export.parse_quantize(args.quantize),
+                samples=args.samples, max_kib=args.max_kib, max_latency_ms=args.max_latency_ms,
+                calibration_images=args.calibration_images, latency_runs=args.latency_runs,
+                console=console)
+            return 0 if all(c["verified"] for c in cards) else 1
         if command == "data":
             args = data_parser().parse_args(argv)
             return _data(args)
@@ -235,6 +281,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             report.show(args.run_dirs, fmt=args.fmt, sort=args.sort, objectives=args.objectives,
                         budget=budget, out_dir=args.out,
                         console=_console() if args.fmt == "table" else None)
+            return 0
+        if command == "predict":
+            args = predict_parser().parse_args(argv)
+            console = _console()
+            load_tensorflow()
+            from search import predict
+
+            predict.predict(args.model, args.images, threads=args.threads, console=console)
             return 0
         args = search_parser().parse_args(argv)
         cfg = RunConfig(**vars(args))

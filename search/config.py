@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+DEFAULT_IMAGE_SIZE = 64
+
 
 @dataclass(frozen=True)
 class RunConfig:
@@ -25,7 +27,10 @@ class RunConfig:
     data_dir: str | None = None  # a UTKFace folder; None = the embedded synthetic faces
     synthetic_images: int = 2400  # size of the embedded synthetic set
     max_images: int | None = None  # use at most this many images (a deterministic subset)
-    image_size: int = 64  # pixels per side at training time (UTKFace files are 200x200)
+    # Pixels per side at training time (UTKFace files are 200x200). None: the space's own
+    # image_size choices, or DEFAULT_IMAGE_SIZE for a space that does not search it. A value
+    # fixes the resolution of every candidate (and of the reference).
+    image_size: int | None = None
     val_fraction: float = 0.15  # fraction of distinct images held out for validation
     test_fraction: float = 0.15  # fraction of distinct images held out for the final test
     # --- training ----------------------------------------------------------------------
@@ -38,7 +43,7 @@ class RunConfig:
     max_kib: float | None = None  # size of the deploy_dtype TFLite file, KiB
     max_latency_ms: float | None = None  # host latency, LiteRT interpreter, 1 thread
     max_macs: int | None = None  # multiply-accumulates per image
-    deploy_dtype: str = "float16"  # float32 | float16: the file --max-kib and latency refer to
+    deploy_dtype: str = "float16"  # float32 | float16 | int8: the file --max-kib and latency refer to
     # --- where results go --------------------------------------------------------------
     run_name: str | None = None  # None = "<space>-<date>-<time>"
     results_dir: str = "results"

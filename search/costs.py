@@ -8,19 +8,28 @@ twice in a run.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from search import builder
+import numpy as np
 
-QUANTIZATIONS = ("float32", "float16")
+from search import builder
+from search.errors import ConversionError
+from search.quiet import stderr_silenced
+
+#: TFLite formats, smallest change first: float32 as trained, float16 weights, dynamic-range
+#: (int8 weights, float activations), full-integer int8 (uint8 pixels in, years out).
+QUANTIZATIONS = ("float32", "float16", "dynamic", "int8")
+#: Formats whose size every candidate records before training.
+MEASURED = ("float32", "float16", "int8")
 
 
 @dataclass(frozen=True)
@@ -29,6 +38,7 @@ class Costs:
     tflite_float32_bytes: int
     tflite_float16_bytes: int
     seconds: float  # time spent measuring (conversions and latency)
+    tflite_int8_bytes: int | None = None
     macs: int | None = None  # multiply-accumulates per image
     latency_ms: float | None = None  # host latency of the deploy file, LiteRT, 1 thread, median
     latency_dtype: str | None = None  # which file the latency is of
@@ -44,29 +54,108 @@ def _quiet_tf() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def to_tflite(model, quantize: str = "float32") -> bytes:
-    """Convert a Keras model to a TFLite flatbuffer.
+@contextlib.contextmanager
+def saved_model(model) -> Iterator[Path]:
+    """The model exported as a TensorFlow SavedModel in a temporary folder, removed after.
 
-    Takes the explicit route (``model.export`` to a SavedModel, then the converter), because
-    ``from_keras_model`` silently falls back to an older path when export fails. Only
-    TFLite builtin ops are allowed: a model that needs more fails here, loudly.
+    The explicit route (``model.export``, then the converter on the SavedModel), because
+    ``from_keras_model`` silently falls back to an older path when the export fails. One
+    export serves every format of a model.
+    """
+    _quiet_tf()
+    tmp = Path(tempfile.mkdtemp(prefix="agesearch-savedmodel-"))
+    try:
+        model.export(str(tmp / "saved_model"), format="tf_saved_model", verbose=False)
+        yield tmp / "saved_model"
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def calibration_batches(images: np.ndarray) -> list[np.ndarray]:
+    """The representative data set for int8 calibration: one float32 ``[1, h, w, 3]`` array
+    of pixels (0-255) per image.
+
+    The first image gets one black and one white pixel, so calibration sees the full 0-255
+    input range: the int8 file's uint8 input then has scale 1 and zero point 0 and takes raw
+    pixels, whatever the brightest pixel of the sample happened to be.
+    """
+    if len(images) == 0:
+        raise ValueError("int8 calibration needs at least one image")
+    batches = [np.asarray(img, dtype=np.float32)[None].copy() for img in images]
+    batches[0][0, 0, 0, :] = 0.0
+    batches[0][0, 0, -1, :] = 255.0
+    return batches
+
+
+def convert_saved_model(path: Path, quantize: str = "float32",
+                        calibration: np.ndarray | None = None) -> bytes:
+    """Convert a SavedModel to a TFLite flatbuffer in one of :data:`QUANTIZATIONS`.
+
+    ``float32``: as trained. ``float16``: weights stored as float16. ``dynamic``:
+    dynamic-range quantization (int8 weights, float activations, no calibration). ``int8``:
+    full-integer quantization calibrated on ``calibration`` (``[n, h, w, 3]`` training pixels,
+    0-255); uint8 pixels in, float32 years out. Only TFLite builtin ops are allowed (int8
+    builtins for int8): a model that needs more raises :class:`ConversionError`.
     """
     _quiet_tf()
     import tensorflow as tf
 
     if quantize not in QUANTIZATIONS:
         raise ValueError(f"quantize must be one of {QUANTIZATIONS}, got {quantize!r}")
-    tmp = Path(tempfile.mkdtemp(prefix="agesearch-savedmodel-"))
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(path))
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if quantize != "float32":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantize == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    elif quantize == "int8":
+        if calibration is None:
+            raise ValueError("int8 conversion needs calibration images")
+        batches = calibration_batches(calibration)
+        converter.representative_dataset = lambda: ([b] for b in batches)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.uint8
+        converter.inference_output_type = tf.float32
     try:
-        model.export(str(tmp / "saved_model"), format="tf_saved_model", verbose=False)
-        converter = tf.lite.TFLiteConverter.from_saved_model(str(tmp / "saved_model"))
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-        if quantize == "float16":
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-            converter.target_spec.supported_types = [tf.float16]
-        return converter.convert()
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        with stderr_silenced():
+            blob = converter.convert()
+    except Exception as e:
+        allowed = "TFLite builtin ops" + (" with int8 kernels" if quantize == "int8" else "")
+        raise ConversionError(f"conversion to {quantize} failed: {_converter_reason(e)}; only "
+                              f"{allowed} are allowed") from None
+    if quantize == "int8":
+        _check_pixel_input(blob)
+    return blob
+
+
+def to_tflite(model, quantize: str = "float32", calibration: np.ndarray | None = None) -> bytes:
+    """Convert a Keras model to a TFLite flatbuffer (see :func:`convert_saved_model`)."""
+    with saved_model(model) as path:
+        return convert_saved_model(path, quantize, calibration)
+
+
+def _converter_reason(error: Exception) -> str:
+    """One line from the converter's (long, multi-line) error: the ops it lacks if it says."""
+    lines = [ln.strip() for ln in str(error).splitlines() if ln.strip()]
+    for prefix in ("Custom ops:", "Flex ops:"):
+        for ln in lines:
+            if ln.startswith(prefix):
+                return f"the model needs ops outside TFLite's builtins ({ln})"
+    for ln in lines:
+        if "error:" in ln:
+            return ln.split("error:", 1)[1].strip()[:300]
+    return (lines[0] if lines else type(error).__name__)[:300]
+
+
+def _check_pixel_input(blob: bytes) -> None:
+    """The int8 file must take raw uint8 pixels: input scale 1, zero point 0."""
+    from search import interpreter
+
+    spec = interpreter.input_spec(interpreter.load(blob))
+    if spec.dtype != "uint8" or abs(spec.scale - 1.0) > 1e-3 or spec.zero_point != 0:
+        raise ConversionError(
+            f"int8 conversion gave input {spec.dtype} with scale {spec.scale:.6g} and zero "
+            f"point {spec.zero_point}; expected uint8 pixels with scale 1 and zero point 0")
 
 
 def architecture_key(values: Mapping[str, Any], input_shape: tuple[int, ...]) -> str:
@@ -109,8 +198,6 @@ def _distinct_weights(model):
     BatchNorm layers all hold ones and zeros converts to a smaller file than the same model
     after training. With distinct values the untrained size is the trained size.
     """
-    import numpy as np
-
     original = model.get_weights()
     rng = np.random.default_rng(0)
     model.set_weights([
@@ -145,27 +232,6 @@ def count_macs(model) -> int:
     return total
 
 
-def latency_ms(model_bytes: bytes, threads: int = 1, warmup: int = 5, runs: int = 30) -> float:
-    """Median host latency (ms) of one invocation in the LiteRT interpreter, after warm-up."""
-    import numpy as np
-    from ai_edge_litert.interpreter import Interpreter
-
-    interp = Interpreter(model_content=model_bytes, num_threads=threads)
-    interp.allocate_tensors()
-    inp = interp.get_input_details()[0]
-    rng = np.random.default_rng(0)
-    x = rng.uniform(0, 255, inp["shape"]).astype(inp["dtype"])
-    interp.set_tensor(inp["index"], x)
-    for _ in range(warmup):
-        interp.invoke()
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        interp.invoke()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times) * 1000.0)
-
-
 def measure(model, values: Mapping[str, Any], input_shape: tuple[int, ...],
             cache: CostCache | None = None, deploy_dtype: str = "float16",
             with_latency: bool = True) -> Costs:
@@ -177,14 +243,24 @@ def measure(model, values: Mapping[str, Any], input_shape: tuple[int, ...],
             return hit
     t0 = time.perf_counter()
     original = _distinct_weights(model)
+    # Sizes do not depend on what calibration sees: a few random images do for int8.
+    calibration = np.random.default_rng(0).uniform(0, 255, (4, *input_shape)).astype(np.float32)
     try:
-        blobs = {q: to_tflite(model, q) for q in QUANTIZATIONS}
+        with saved_model(model) as path:
+            blobs = {q: convert_saved_model(path, q, calibration if q == "int8" else None)
+                     for q in MEASURED}
     finally:
         model.set_weights(original)
-    lat = latency_ms(blobs[deploy_dtype]) if with_latency else None
+    lat = None
+    if with_latency:
+        from search.interpreter import latency_ms
+
+        probe = np.random.default_rng(0).uniform(0, 255, input_shape).astype(np.float32)
+        lat = latency_ms(blobs[deploy_dtype], probe, threads=1, runs=30)
     costs = Costs(params=int(model.count_params()),
                   tflite_float32_bytes=len(blobs["float32"]),
                   tflite_float16_bytes=len(blobs["float16"]),
+                  tflite_int8_bytes=len(blobs["int8"]),
                   seconds=time.perf_counter() - t0, macs=count_macs(model), latency_ms=lat,
                   latency_dtype=deploy_dtype if with_latency else None)
     if cache is not None:

@@ -473,9 +473,11 @@ class Data:
 def load(cfg) -> Data:
     """The data of a run: ``cfg.data_dir`` or the embedded synthetic faces."""
     from search import synthetic
+    from search.config import DEFAULT_IMAGE_SIZE
 
-    if cfg.image_size < 8:
-        raise UserError(f"--image-size must be at least 8 pixels, got {cfg.image_size}")
+    image_size = cfg.image_size or DEFAULT_IMAGE_SIZE
+    if image_size < 8:
+        raise UserError(f"--image-size must be at least 8 pixels, got {image_size}")
     if cfg.batch_size < 1:
         raise UserError(f"--batch-size must be at least 1, got {cfg.batch_size}")
     if cfg.data_dir:
@@ -491,4 +493,4 @@ def load(cfg) -> Data:
     account.used = sum(account.splits.values())
     account.unselected = len(files) - account.used
     account.age_histogram = age_histogram(f.age for k in SPLITS for f in parts[k])
-    return Data(parts, account, cfg.image_size, cfg.batch_size, cfg.seed)
+    return Data(parts, account, image_size, cfg.batch_size, cfg.seed)

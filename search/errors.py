@@ -17,6 +17,10 @@ class UserError(AgeSearchError):
     """Bad input: the message names the value and what was expected."""
 
 
+class ConversionError(UserError):
+    """A model cannot be converted to a TFLite format with builtin ops only."""
+
+
 class TrialError(AgeSearchError):
     """One trial could not finish; the search goes on."""
 

@@ -1,177 +1,520 @@
-"""Export a trained trial to TFLite and prove each file predicts what the Keras model predicts.
+"""Export trials as TFLite files a phone app can ship, with proof and figures for each file.
 
-Files go to ``<run>/export/trial_<id>/``: ``model_float32.tflite``, ``model_float16.tflite``
-and ``export.json`` (sizes and verification figures). Every file takes raw RGB pixels
-(0-255, float32, the training resolution) and returns the age in years. Each file is written
-under a temporary name and renamed, so nothing half-written is left behind.
+What is exported (``python run_search.py export RUN_DIR``):
+
+- ``--trial best`` (the default: lowest validation MAE on the Pareto front), ``knee`` (see
+  :func:`search.pareto.knee`), a trial id, or several separated by commas; or a budget:
+  ``--max-kib`` (TFLite float16 file size) and ``--max-latency-ms`` (host latency of the
+  float16 file, one thread, measured here by converting candidates in order of validation MAE
+  until one fits). A budget picks the lowest validation MAE that meets it.
+- ``--quantize``: any of :data:`search.costs.QUANTIZATIONS`, or ``all``.
+
+Files, in ``<run>/export/trial_<id>/``::
+
+    model_<format>.tflite   one per format asked for
+    model.keras, model.h5   the trained Keras model (inference only, no optimizer state)
+    model_card.json         input and output of each file, hyperparameters, the dataset's
+                            account, verification and latency figures (schema below)
+
+Every TFLite file takes raw RGB pixels (0-255) at the training resolution and returns the age
+in years: float32 pixels for float32, float16 and dynamic, uint8 pixels (scale 1, zero point
+0) for int8. Each file is run in the LiteRT interpreter on the run's test split and compared
+with the Keras model: float32 and float16 must match it within :data:`TOLERANCE_YEARS` (else
+the export is not verified and the command exits with 1); dynamic and int8 are flagged when
+their MAE is more than :data:`FLAG_LOSS_YEARS` worse.
+
+A trial's files are written in a hidden staging folder beside their final place and moved
+there only once all are written, replacing an earlier export of the same trial whole: an
+export that fails leaves nothing half-written, and a model card always describes the files
+beside it. Model paths are read from the trial records, relative to the run folder, so a run
+folder trained on another machine and copied here exports as is.
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime as _dt
+import json
 import os
-import time
-from collections.abc import Sequence
+import platform
+import shutil
+import zipfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from search import costs, pareto
-from search.config import RunConfig
+from search import costs, interpreter, pareto
+from search.config import DEFAULT_IMAGE_SIZE, RunConfig
 from search.errors import UserError
 from search.records import COMPLETE, TrialRecord, load_records, write_json_atomic
 
-#: |MAE(TFLite) - MAE(Keras)| allowed on the verification images, in years.
+#: |MAE(TFLite) - MAE(Keras)| allowed on the verification images, in years; else not verified.
 TOLERANCE_YEARS = {"float32": 0.01, "float16": 0.05}
+#: dynamic and int8 are flagged when MAE(TFLite) - MAE(Keras) exceeds this many years.
+FLAG_LOSS_YEARS = 0.5
+DEFAULT_QUANTIZE = ("float32", "float16")
+DEFAULT_CALIBRATION_IMAGES = 200
+THREADS = (1, 4)  # interpreter threads latency is measured with
+CARD_SCHEMA_VERSION = 1
+
+# Kept for callers of the earlier API.
+tflite_predict = interpreter.predict
 
 
-def choose(records: Sequence[TrialRecord], which: str) -> TrialRecord:
-    """``best`` (lowest validation MAE on the Pareto front) or a trial id."""
-    done = [r for r in records if r.status == COMPLETE and r.model_path]
+# --------------------------------------------------------------------------- choosing
+
+
+def parse_quantize(text: str) -> list[str]:
+    """``"float32,int8"`` -> ``["float32", "int8"]``; ``"all"`` -> every format."""
+    names = [q.strip().lower() for q in text.split(",") if q.strip()]
+    if names == ["all"]:
+        return list(costs.QUANTIZATIONS)
+    bad = [q for q in names if q not in costs.QUANTIZATIONS]
+    if bad or not names:
+        raise UserError(f"--quantize {text!r}: {'unknown ' + repr(bad[0]) if bad else 'empty'}; "
+                        f"expected a comma-separated list of {', '.join(costs.QUANTIZATIONS)} "
+                        "(or 'all')")
+    return list(dict.fromkeys(names))
+
+
+def _ids(records: Sequence[TrialRecord]) -> str:
+    return ", ".join(r.trial_id for r in records) or "none"
+
+
+def _complete(records: Sequence[TrialRecord]) -> list[TrialRecord]:
+    return [r for r in records if r.status == COMPLETE and r.model_path]
+
+
+def choose(records: Sequence[TrialRecord], which: str) -> list[TrialRecord]:
+    """The trials ``which`` names: ``best``, ``knee``, a trial id, or several, comma-separated.
+
+    Raises :class:`UserError` naming what was asked and the complete trials there are.
+    """
+    done = _complete(records)
     if not done:
         raise UserError("the run has no finished trial to export "
                         f"({len(records)} trial(s) recorded, none complete)")
-    if which == "best":
-        best = pareto.best(done, pareto.rank(done))
-        assert best is not None  # a non-empty set of complete trials always has a front
-        return best
-    for r in records:
-        if r.trial_id == which:
-            if r not in done:
-                raise UserError(f"trial {which!r} is {r.status}, not complete; complete trials: "
-                                + ", ".join(d.trial_id for d in done))
-            return r
-    raise UserError(f"unknown --trial {which!r}; complete trials: "
-                    + ", ".join(d.trial_id for d in done) + " (or 'best')")
+    names = list(dict.fromkeys(w.strip() for w in which.split(",") if w.strip()))
+    if not names:
+        raise UserError(f"--trial {which!r} names no trial; expected 'best', 'knee' or trial "
+                        f"ids ({_ids(done)})")
+    out: list[TrialRecord] = []
+    for name in names:
+        if name == "best":
+            record = pareto.best(done, pareto.rank(done))
+        elif name == "knee":
+            record = pareto.knee_trial(done)
+        else:
+            record = next((r for r in records if r.trial_id == name), None)
+            if record is None:
+                raise UserError(f"unknown --trial {name!r}; complete trials: {_ids(done)} "
+                                "(or 'best', 'knee')")
+            if record not in done:
+                raise UserError(f"trial {name!r} is {record.status}, not complete"
+                                + (f" ({record.reason})" if record.reason else "")
+                                + f"; complete trials: {_ids(done)}")
+        assert record is not None  # complete trials always have a front
+        if record not in out:
+            out.append(record)
+    return out
 
 
-def tflite_predict(model_bytes: bytes, images: np.ndarray, threads: int = 1) -> np.ndarray:
-    """Run a TFLite model image by image with the LiteRT interpreter; ages in years."""
-    from ai_edge_litert.interpreter import Interpreter
+def choose_within_budget(records: Sequence[TrialRecord], max_kib: float | None,
+                         max_latency_ms: float | None,
+                         latency_ms: Callable[[TrialRecord], float] | None) -> TrialRecord:
+    """Lowest validation MAE within the budgets, or a :class:`UserError` saying what exists."""
+    for flag, value in (("--max-kib", max_kib), ("--max-latency-ms", max_latency_ms)):
+        if value is not None and not value > 0:
+            raise UserError(f"{flag} must be a positive number, got {value}")
+    done = _complete(records)
+    if not done:
+        raise UserError("the run has no finished trial to export "
+                        f"({len(records)} trial(s) recorded, none complete)")
+    measured: dict[str, float] = {}
 
-    interp = Interpreter(model_content=model_bytes, num_threads=threads)
-    inp = interp.get_input_details()[0]
-    out = interp.get_output_details()[0]
-    if list(inp["shape"][1:]) != list(images.shape[1:]):
-        raise UserError(f"model input {list(inp['shape'])} does not fit images of shape "
-                        f"{list(images.shape[1:])}")
-    interp.resize_tensor_input(inp["index"], [1, *images.shape[1:]])
-    interp.allocate_tensors()
-    preds = []
-    for img in images:
-        interp.set_tensor(inp["index"], img[None].astype(inp["dtype"]))
-        interp.invoke()
-        preds.append(float(np.asarray(interp.get_tensor(out["index"])).reshape(-1)[0]))
-    return np.array(preds, dtype=np.float32)
+    def timed(r: TrialRecord) -> float:
+        assert latency_ms is not None
+        measured[r.trial_id] = latency_ms(r)
+        return measured[r.trial_id]
+
+    chosen = pareto.within_budget(done, max_kib, max_latency_ms,
+                                  timed if latency_ms else None)
+    if chosen is not None:
+        return chosen
+    asked = " and ".join(
+        f"{flag} {v:g} ({what})" for flag, v, what in (
+            ("--max-kib", max_kib, "TFLite float16 file size"),
+            ("--max-latency-ms", max_latency_ms, "float16 file, host, 1 thread"))
+        if v is not None)
+    trials = "; ".join(
+        f"{r.trial_id}: {(r.tflite_float16_bytes or 0) / 1024:.1f} KiB"
+        + (f", {measured[r.trial_id]:.3f} ms" if r.trial_id in measured else "")
+        + f", val MAE {r.val_mae:.2f} y"
+        for r in sorted(done, key=lambda r: r.tflite_float16_bytes or 0))
+    raise UserError(f"no complete trial meets {asked}; complete trials, smallest first: "
+                    f"{trials}")
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+# --------------------------------------------------------------------------- loading
 
 
-def verification_images(cfg: RunConfig, count: int,
-                        image_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Up to ``count`` test-split images (uint8 -> float32 pixels) and their ages."""
-    from search import data as data_mod
+def model_file(run_dir: Path, record: TrialRecord) -> Path:
+    """Where a trial's Keras model is: its record's path, relative to the run folder.
 
-    data = data_mod.load(cfg)
-    ds = data.dataset("test", training=False, image_size=image_size).unbatch().take(count)
+    A run folder copied from another machine keeps working: a relative path resolves inside
+    the copy, and an absolute path that does not exist here falls back to the standard
+    ``trials/<id>/model.keras``.
+    """
+    recorded = Path(record.model_path or "")
+    path = recorded if recorded.is_absolute() else run_dir / recorded
+    standard = run_dir / "trials" / record.trial_id / "model.keras"
+    if not path.is_file() and standard.is_file():
+        return standard
+    if not path.is_file():
+        raise UserError(f"trial {record.trial_id}: its model {str(path)!r} does not exist; "
+                        "copy the run folder with its trials/ folder")
+    return path
+
+
+def load_model(run_dir: Path, record: TrialRecord, image_size: int):
+    """The trial's trained Keras model, or a :class:`UserError` if it is missing or corrupt."""
+    import keras
+
+    path = model_file(run_dir, record)
+    if not zipfile.is_zipfile(path):
+        raise UserError(f"trial {record.trial_id}: {str(path)!r} is not a Keras model (not a "
+                        f".keras zip archive, {path.stat().st_size} bytes); the checkpoint is "
+                        "corrupt or truncated")
+    try:
+        model = keras.models.load_model(path, compile=False)
+    except Exception as e:
+        reason = f"{type(e).__name__}: {e}".splitlines()[0][:200]
+        raise UserError(f"trial {record.trial_id}: cannot load {str(path)!r} ({reason}); the "
+                        "checkpoint is corrupt") from None
+    want = (image_size, image_size, 3)
+    if tuple(model.input_shape[1:]) != want:
+        raise UserError(f"trial {record.trial_id}: {str(path)!r} takes input "
+                        f"{list(model.input_shape[1:])}, expected {list(want)} as the run's "
+                        "--image-size")
+    return model
+
+
+def trial_image_size(record: TrialRecord, cfg: RunConfig) -> int:
+    """The trial's input resolution: its own if the space searched it, else the run's."""
+    return int(record.values.get("image_size", cfg.image_size or DEFAULT_IMAGE_SIZE))
+
+
+def split_images(data, split: str, count: int | None,
+                 image_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Up to ``count`` images of a split (uint8 pixels, as in training) and their ages."""
+    ds = data.dataset(split, training=False, image_size=image_size).unbatch()
+    if count is not None:
+        ds = ds.take(count)
     xs, ys = [], []
     for x, y in ds.as_numpy_iterator():
         xs.append(x)
         ys.append(y)
-    return np.stack(xs).astype(np.float32), np.array(ys, dtype=np.float32)
+    if not xs:
+        raise UserError(f"the run's {split} split holds no readable image")
+    return np.stack(xs).astype(np.uint8), np.array(ys, dtype=np.float32)
 
 
-def export(run_dir: str | Path, trial: str = "best",
-           quantize: Sequence[str] = ("float32", "float16"), samples: int = 32,
-           console=None) -> dict[str, Any]:
-    """Convert, verify and write one trial's TFLite files; return what ``export.json`` says."""
+# --------------------------------------------------------------------------- converting
+
+
+def convert(model, quantize: Sequence[str], calibration: np.ndarray | None = None
+            ) -> dict[str, bytes]:
+    """TFLite files (bytes) of ``model`` in each format, from one SavedModel export."""
+    with costs.saved_model(model) as path:
+        return {q: costs.convert_saved_model(path, q, calibration if q == "int8" else None)
+                for q in quantize}
+
+
+def verify(blob: bytes, quantize: str, images: np.ndarray, ages: np.ndarray,
+           keras_pred: np.ndarray, latency_runs: int = interpreter.TIMED_RUNS
+           ) -> dict[str, Any]:
+    """Run a TFLite file on ``images`` and time it: the figures a model card reports.
+
+    MAE and differences are in years, latency in milliseconds (median per image, host CPU),
+    sizes in bytes and KiB.
+    """
+    pred = interpreter.predict(blob, images)
+    keras_mae = float(np.mean(np.abs(keras_pred - ages)))
+    mae = float(np.mean(np.abs(pred - ages)))
+    change = mae - keras_mae
+    if quantize in TOLERANCE_YEARS:
+        limit, gate = TOLERANCE_YEARS[quantize], "must match Keras"
+        ok = abs(change) <= limit
+    else:
+        limit, gate = FLAG_LOSS_YEARS, "flagged if worse than Keras"
+        ok = change <= limit
+    return {
+        "bytes": len(blob),
+        "kib": len(blob) / 1024,
+        "mae_years": mae,
+        "keras_mae_years": keras_mae,
+        "mae_change_years": change,
+        "max_abs_diff_years": float(np.max(np.abs(pred - keras_pred))),
+        "limit_years": limit,
+        "gate": gate,
+        "within_limit": bool(ok),
+        "status": "ok" if ok else ("failed" if quantize in TOLERANCE_YEARS else "flagged"),
+        "latency_ms": {f"threads_{t}": interpreter.latency_ms(blob, images[0], t, latency_runs)
+                       for t in THREADS},
+    }
+
+
+def host() -> dict[str, Any]:
+    """The machine latency was measured on."""
+    from importlib import metadata
+
+    def version(pkg: str) -> str | None:
+        try:
+            return metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            return None
+
+    return {"system": platform.system(), "machine": platform.machine(),
+            "processor": platform.processor() or None, "cpus": os.cpu_count(),
+            "ai_edge_litert": version("ai-edge-litert"), "tensorflow": version("tensorflow")}
+
+
+# --------------------------------------------------------------------------- writing
+
+
+@contextlib.contextmanager
+def staged_folder(final: Path) -> Iterator[Path]:
+    """A hidden, empty staging folder beside ``final``.
+
+    On success it replaces ``final`` whole (an earlier folder is renamed away first, then
+    removed); on any failure it is removed and ``final`` is left as it was.
+    """
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staging = final.with_name(f".{final.name}.tmp-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    try:
+        yield staging
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    old = final.with_name(f".{final.name}.old-{os.getpid()}")
+    if final.exists():
+        os.replace(final, old)
+    os.replace(staging, final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def save_keras(model, folder: Path) -> dict[str, str]:
+    """``model.keras`` and, for the seed's workflow, legacy ``model.h5`` (load it with
+    ``compile=False``)."""
+    import absl.logging
+
+    model.save(folder / "model.keras")
+    level = absl.logging.get_verbosity()
+    absl.logging.set_verbosity(absl.logging.ERROR)  # the "HDF5 is legacy" warning: we know
+    try:
+        model.save(folder / "model.h5")
+    finally:
+        absl.logging.set_verbosity(level)
+    return {"keras": "model.keras", "h5": "model.h5"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How an export runs (the command's flags, checked)."""
+
+    quantize: tuple[str, ...] = DEFAULT_QUANTIZE
+    samples: int | None = None  # test images used to verify; None = all
+    calibration_images: int = DEFAULT_CALIBRATION_IMAGES
+    latency_runs: int = interpreter.TIMED_RUNS
+
+    def check(self) -> None:
+        for flag, value in (("--samples", self.samples),
+                            ("--calibration-images", self.calibration_images),
+                            ("--latency-runs", self.latency_runs)):
+            if value is not None and value < 1:
+                raise UserError(f"{flag} must be at least 1, got {value}")
+        parse_quantize(",".join(self.quantize))
+
+
+def model_card(*, run: str, record: TrialRecord, selected_by: str, files: Mapping[str, Any],
+               keras_files: Mapping[str, str], images: int, test_images: int,
+               split_matches_run: bool, calibration_images: int | None, dataset: Mapping,
+               settings: Settings, machine: Mapping[str, Any]) -> dict[str, Any]:
+    """What ``model_card.json`` holds (plain data; no I/O)."""
+    required = [f["within_limit"] for q, f in files.items() if q in TOLERANCE_YEARS]
+    return {
+        "schema_version": CARD_SCHEMA_VERSION,
+        "task": "age estimation from a cropped face photo",
+        "run": run,
+        "trial_id": record.trial_id,
+        "selected_by": selected_by,
+        "exported_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "preprocessing": "crop the face, resize to the input's height x width (area "
+                         "interpolation), RGB order, no normalisation: scaling to years and "
+                         "from pixels happens inside the model",
+        "output": {"shape": [1, 1], "dtype": "float32", "unit": "years"},
+        "files": dict(files),
+        "keras_files": dict(keras_files),
+        "hyperparameters": dict(record.values),
+        "trial": {k: getattr(record, k) for k in (
+            "val_mae", "test_mae", "params", "epochs_run", "best_epoch", "is_reference",
+            "model_path")},
+        "verification": {
+            "split": "test",
+            "images": images,
+            "split_images": test_images,
+            "split_matches_run": split_matches_run,
+            "calibration": (None if calibration_images is None else
+                            {"split": "train", "images": calibration_images}),
+            "tolerance_years": dict(TOLERANCE_YEARS),
+            "flag_loss_years": FLAG_LOSS_YEARS,
+            "latency": {"warmup_runs": interpreter.WARMUP_RUNS,
+                        "timed_runs": settings.latency_runs, "statistic": "median",
+                        "host": dict(machine)},
+        },
+        "dataset": dict(dataset),
+        "verified": all(required),
+    }
+
+
+def _file_entry(q: str, blob: bytes, figures: Mapping[str, Any], float32_bytes: int | None
+                ) -> dict[str, Any]:
+    io = interpreter.describe(interpreter.load(blob))
+    io["input"].update(range=[0, 255], channels="RGB")
+    io["output"]["unit"] = "years"
+    return {"file": f"model_{q}.tflite", **io, **figures,
+            "ratio_to_float32": None if not float32_bytes else len(blob) / float32_bytes}
+
+
+def _split_matches_run(run_dir: Path, data) -> bool:
+    try:
+        return json.loads((run_dir / "run.json").read_text())["data"] == data.fingerprint()
+    except (OSError, ValueError, KeyError):
+        return False
+
+
+# --------------------------------------------------------------------------- the command
+
+
+def export(run_dir: str | Path, trial: str | None = None,
+           quantize: Sequence[str] = DEFAULT_QUANTIZE, samples: int | None = None,
+           max_kib: float | None = None, max_latency_ms: float | None = None,
+           calibration_images: int = DEFAULT_CALIBRATION_IMAGES,
+           latency_runs: int = interpreter.TIMED_RUNS, console=None) -> list[dict[str, Any]]:
+    """Choose, convert, verify and write trials; return their model cards.
+
+    ``trial``: ``best`` (default), ``knee``, an id or ids (comma-separated); or leave it out
+    and give ``max_kib`` / ``max_latency_ms``. ``samples``: test images to verify on (None:
+    all). Raises :class:`UserError` for bad input before anything is written.
+    """
     from rich.console import Console
+
+    from search import data as data_mod
 
     console = console or Console()
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").is_file():
         raise UserError(f"{str(run_dir)!r} is not a run folder (no config.json); expected "
                         "results/<run>, as printed at the end of a search")
-    for q in quantize:
-        if q not in TOLERANCE_YEARS:
-            raise UserError(f"--quantize {q!r} not in {sorted(TOLERANCE_YEARS)}")
-    if samples < 1:
-        raise UserError(f"--samples must be at least 1, got {samples}")
+    settings = Settings(tuple(quantize), samples, calibration_images, latency_runs)
+    settings.check()
+    budget = max_kib is not None or max_latency_ms is not None
+    if budget and trial is not None:
+        raise UserError(f"--trial {trial!r} and a budget (--max-kib, --max-latency-ms) both "
+                        "given; use one way of choosing")
     cfg = RunConfig.load(run_dir / "config.json")
-    record = choose(load_records(run_dir), trial)
+    records = load_records(run_dir)
+    models: dict[str, Any] = {}
 
-    import keras
+    def model_of(r: TrialRecord):
+        if r.trial_id not in models:
+            models[r.trial_id] = load_model(run_dir, r, trial_image_size(r, cfg))
+        return models[r.trial_id]
 
-    model_path = run_dir / record.model_path
-    try:
-        model = keras.models.load_model(model_path, compile=False)
-    except Exception as e:
-        raise UserError(f"trial {record.trial_id}: cannot load {model_path} "
-                        f"({type(e).__name__}: {e}); the file is missing or corrupt") from None
+    if budget:
+        def float16_latency(r: TrialRecord) -> float:
+            size = trial_image_size(r, cfg)
+            probe = np.full((size, size, 3), 128, np.uint8)
+            return interpreter.latency_ms(costs.to_tflite(model_of(r), "float16"), probe, 1,
+                                          settings.latency_runs)
 
-    size = int(record.values.get("image_size", cfg.image_size))  # a searched resolution
-    images, ages = verification_images(cfg, samples, size)
-    keras_pred = np.asarray(model.predict(images, verbose=0), dtype=np.float32).reshape(-1)
-    keras_mae = float(np.mean(np.abs(keras_pred - ages)))
+        chosen = [choose_within_budget(records, max_kib, max_latency_ms,
+                                       float16_latency if max_latency_ms is not None else None)]
+        how = " and ".join(f"{k} {v:g}" for k, v in (("max_kib", max_kib),
+                           ("max_latency_ms", max_latency_ms)) if v is not None)
+    else:
+        chosen = choose(records, trial or "best")
+        how = trial or "best"
+    for r in chosen:  # a missing or corrupt checkpoint stops the export before any write
+        model_of(r)
 
-    out_dir = run_dir / "export" / f"trial_{record.trial_id}"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    files: dict[str, Any] = {}
-    ok = True
-    for q in quantize:
-        t0 = time.perf_counter()
-        blob = costs.to_tflite(model, q)
-        convert_s = time.perf_counter() - t0
-        pred = tflite_predict(blob, images)
-        mae = float(np.mean(np.abs(pred - ages)))
-        gap = abs(mae - keras_mae)
-        passed = gap <= TOLERANCE_YEARS[q]
-        ok &= passed
-        path = out_dir / f"model_{q}.tflite"
-        _write_atomic(path, blob)
-        files[q] = {
-            "file": path.name,
-            "bytes": len(blob),
-            "kib": len(blob) / 1024,
-            "mae_years": mae,
-            "mae_gap_years": gap,
-            "max_abs_diff_years": float(np.max(np.abs(pred - keras_pred))),
-            "tolerance_years": TOLERANCE_YEARS[q],
-            "verified": passed,
-            "convert_seconds": convert_s,
-        }
-    result = {
-        "run": run_dir.name,
-        "trial_id": record.trial_id,
-        "values": record.values,
-        "input": {"shape": [1, size, size, 3], "dtype": "float32",
-                  "range": [0, 255], "channels": "RGB"},
-        "output": {"shape": [1, 1], "dtype": "float32", "unit": "years"},
-        "verification_images": int(len(ages)),
-        "keras_mae_years": keras_mae,
-        "files": files,
-        "verified": ok,
-    }
-    write_json_atomic(out_dir / "export.json", result)
-    _print(result, out_dir, console)
-    return result
+    data = data_mod.load(cfg)
+    dataset_path = run_dir / "dataset.json"
+    dataset = (json.loads(dataset_path.read_text()) if dataset_path.is_file()
+               else data.account.to_dict())
+    matches = _split_matches_run(run_dir, data)
+    if not matches:
+        console.print("warning: the data read now does not give the run's split (run.json); "
+                      "figures are on the test split of the data as it is now",
+                      style="yellow", markup=False, highlight=False)
+    machine = host()
+    cards = []
+    for r in chosen:
+        model = models[r.trial_id]
+        size = trial_image_size(r, cfg)
+        images, ages = split_images(data, "test", settings.samples, size)
+        calibration = None
+        if "int8" in settings.quantize:
+            calibration, _ = split_images(data, "train", settings.calibration_images, size)
+        keras_pred = np.asarray(model.predict(images.astype(np.float32), verbose=0),
+                                dtype=np.float32).reshape(-1)
+        final = run_dir / "export" / f"trial_{r.trial_id}"
+        with staged_folder(final) as folder:
+            blobs = convert(model, settings.quantize, calibration)
+            f32 = len(blobs["float32"]) if "float32" in blobs else None
+            files = {}
+            for q, blob in blobs.items():
+                figures = verify(blob, q, images, ages, keras_pred, settings.latency_runs)
+                files[q] = _file_entry(q, blob, figures, f32)
+                (folder / f"model_{q}.tflite").write_bytes(blob)
+            card = model_card(
+                run=run_dir.name, record=r, selected_by=how,
+                files=files, keras_files=save_keras(model, folder), images=len(ages),
+                test_images=data.account.splits.get("test", len(ages)), split_matches_run=matches,
+                calibration_images=None if calibration is None else len(calibration),
+                dataset=dataset, settings=settings, machine=machine)
+            write_json_atomic(folder / "model_card.json", card)
+        cards.append(card)
+        print_card(card, final, console)
+    return cards
 
 
-def _print(result: dict[str, Any], out_dir: Path, console) -> None:
+def print_card(card: Mapping[str, Any], folder: Path, console) -> None:
+    """The verification table of one exported trial."""
     from rich.table import Table
 
-    t = Table(title=f"Export of trial {result['trial_id']} ({result['verification_images']} "
-                    f"test images; Keras MAE {result['keras_mae_years']:.2f} y)",
-              title_justify="left")
-    for col in ("file", "KiB", "MAE (y)", "gap vs Keras (y)", "max diff (y)", "verified"):
-        t.add_column(col, justify="left" if col == "file" else "right")
-    for f in result["files"].values():
-        t.add_row(f["file"], f"{f['kib']:.1f}", f"{f['mae_years']:.3f}",
-                  f"{f['mae_gap_years']:.4f}", f"{f['max_abs_diff_years']:.4f}",
-                  "yes" if f["verified"] else f"NO (> {f['tolerance_years']})")
+    files = card["files"]
+    keras_mae = next(iter(files.values()))["keras_mae_years"]
+    t = Table(title=f"Export of trial {card['trial_id']} ({card['selected_by']}): "
+                    f"{card['verification']['images']} test images, Keras MAE "
+                    f"{keras_mae:.3f} y", title_justify="left", header_style="bold")
+    for col in ("file", "input", "KiB", "vs f32", "MAE (y)", "vs Keras (y)", "max diff (y)",
+                "1 thr ms", "4 thr ms", "check"):
+        t.add_column(col, justify="left" if col in ("file", "input", "check") else "right")
+    for f in files.values():
+        check = {"ok": "ok", "failed": f"FAIL (> {f['limit_years']} y)",
+                 "flagged": f"flag: loses > {f['limit_years']} y"}[f["status"]]
+        ratio = f["ratio_to_float32"]
+        t.add_row(f["file"], f["input"]["dtype"], f"{f['kib']:.1f}",
+                  "-" if ratio is None else f"{ratio:.0%}", f"{f['mae_years']:.3f}",
+                  f"{f['mae_change_years']:+.4f}", f"{f['max_abs_diff_years']:.4f}",
+                  f"{f['latency_ms']['threads_1']:.3f}", f"{f['latency_ms']['threads_4']:.3f}",
+                  check, style=None if f["within_limit"] else "red")
     console.print(t)
-    console.print(f"written to {out_dir}", highlight=False, markup=False)
+    console.print(f"written to {folder} (model_card.json, model.keras, model.h5)",
+                  highlight=False, markup=False)

@@ -14,7 +14,7 @@ The record-level helpers (:func:`rank`, :func:`best`, :func:`objective_vector`) 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from search.errors import UserError
@@ -257,3 +257,43 @@ def best(records: Sequence[TrialRecord], ranks: Mapping[str, int]) -> TrialRecor
     if not front:
         return None
     return min(front, key=lambda r: (r.val_mae, r.params or 0, r.trial_id))
+
+
+def knee_trial(records: Sequence[TrialRecord],
+               objectives: Sequence[str] = DEFAULT_OBJECTIVES) -> TrialRecord | None:
+    """The trial at the knee of the front over ``objectives`` (see :func:`knee`): the one
+    ``leaderboard`` marks with the same objectives. None if no trial is ranked."""
+    kept, points = ranked_points(records, objectives)
+    if not kept:
+        return None
+    ranks = non_dominated_ranks(points)
+    front = [k for k, r in enumerate(ranks) if r == 1]
+    i = knee([points[k] for k in front])
+    return kept[front[i]] if i is not None else None
+
+
+def within_budget(
+    records: Sequence[TrialRecord],
+    max_kib: float | None = None,
+    max_latency_ms: float | None = None,
+    latency_ms: Callable[[TrialRecord], float] | None = None,
+) -> TrialRecord | None:
+    """The complete trial with the lowest validation MAE that meets every budget given.
+
+    ``max_kib``: the TFLite float16 file, in KiB (1024 bytes), at most this. ``max_latency_ms``:
+    ``latency_ms(record)`` (host milliseconds per image) at most this; it is called in order of
+    validation MAE and only until a trial fits, since measuring means converting. None when
+    nothing fits.
+    """
+    if max_latency_ms is not None and latency_ms is None:
+        raise ValueError("max_latency_ms needs a latency_ms function")
+    done = sorted((r for r in records if r.status == COMPLETE and r.val_mae is not None),
+                  key=lambda r: (r.val_mae, r.tflite_float16_bytes or 0, r.trial_id))
+    for r in done:
+        if max_kib is not None and (r.tflite_float16_bytes is None
+                                    or r.tflite_float16_bytes / 1024 > max_kib):
+            continue
+        if max_latency_ms is not None and latency_ms(r) > max_latency_ms:  # type: ignore[misc]
+            continue
+        return r
+    return None

@@ -99,6 +99,18 @@ def _short(v: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def _resolutions(space) -> str:
+    if "image_size" in space.fixed:
+        return f"{space.fixed['image_size']} px"
+    p = next((p for p in space.params if p.name == "image_size"), None)
+    if p is None:
+        from search.config import DEFAULT_IMAGE_SIZE
+
+        return f"{DEFAULT_IMAGE_SIZE} px"
+    dom = p.domain()
+    return f"{'/'.join(map(str, dom))} px" if dom else f"{p.low}-{p.high} px"
+
+
 def run(cfg: RunConfig, console=None) -> dict[str, Any]:
     """Run (or resume) a search and return its leaderboard."""
     from rich.console import Console
@@ -106,11 +118,14 @@ def run(cfg: RunConfig, console=None) -> dict[str, Any]:
     console = console or Console()
     _check_budget(cfg)
     space = space_mod.load(cfg.space)
+    if cfg.image_size:  # --image-size fixes the resolution the space would search
+        space = space.pinned({"image_size": cfg.image_size})
     name = run_name(cfg, space.name)
     run_dir = Path(cfg.results_dir) / name
     console.print(f"[bold]agesearch[/] run [cyan]{name}[/] - space [cyan]{space.name}[/], "
                   f"tuner {cfg.tuner}, {cfg.trials} trials x up to {cfg.epochs} epochs, "
-                  f"{cfg.image_size} px")
+                  + (f"{cfg.image_size} px" if cfg.image_size else
+                     _resolutions(space)))
     data = data_mod.load(cfg)
     acc = data.account
     console.print(f"data: {acc.source} - {acc.used} images used "

@@ -34,6 +34,12 @@ def _stderr_silenced():
         os.close(devnull)
 
 
+#: For C++ code that prints to stderr while it works: the TFLite converter ("fully_quantize:
+#: ...") and LiteRT ("Created TensorFlow Lite XNNPACK delegate"). Their errors still arrive as
+#: Python exceptions.
+stderr_silenced = _stderr_silenced
+
+
 def load_tensorflow() -> None:
     """Import TensorFlow, Keras and LiteRT quietly; silence Keras' tf.data warnings."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

@@ -120,6 +120,17 @@ class Space:
     def sample(self, rng: np.random.Generator) -> dict[str, Any]:
         return self.active_values(lambda p: p.sample(rng))
 
+    def pinned(self, values: Mapping[str, Any]) -> Space:
+        """The space with these parameters fixed (also in the reference): e.g. a resolution
+        given on the command line. Parameters that depend on a pinned one keep working, as
+        the pinned value is among the fixed values their conditions read."""
+        params = tuple(p for p in self.params if p.name not in values)
+        fixed = {**self.fixed, **values}
+        ref = {**self.reference, **values} if self.reference is not None else None
+        return Space(name=self.name, description=self.description, source=self.source,
+                     fixed=fixed, params=params, reference=ref,
+                     _by_name={p.name: p for p in params})
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,

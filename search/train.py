@@ -107,6 +107,7 @@ def evaluate(trial_id: str, values: Mapping[str, Any], ctx: TrialContext,
         record.latency_ms = c.latency_ms
         record.tflite_float32_bytes = c.tflite_float32_bytes
         record.tflite_float16_bytes = c.tflite_float16_bytes
+        record.tflite_int8_bytes = c.tflite_int8_bytes
         record.cost_seconds = time.perf_counter() - t0
         over = ctx.budget.violation(c)
         if over:  # never trained: the phone could not run it

@@ -47,7 +47,7 @@ def test_tflite_size_measured_before_training_equals_the_trained_file(finished_r
     run_dir, board = finished_run
     from search import export
 
-    result = export.export(run_dir, samples=8)
+    [result] = export.export(run_dir, samples=8, latency_runs=3)
     rec = next(r for r in load_records(run_dir) if r.trial_id == result["trial_id"])
     assert result["files"]["float32"]["bytes"] == rec.tflite_float32_bytes
     assert result["files"]["float16"]["bytes"] == rec.tflite_float16_bytes

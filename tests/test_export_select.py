@@ -1,0 +1,129 @@
+"""Choosing what to export, as pure functions on TrialRecord lists: best, knee, ids, budgets."""
+
+import pytest
+
+from search import export, pareto
+from search.errors import UserError
+from search.records import COMPLETE, FAILED, TrialRecord
+
+KIB = 1024
+
+
+def rec(tid, mae, kib, status=COMPLETE, params=None):
+    return TrialRecord(tid, status, val_mae=mae, params=params if params is not None else kib,
+                       tflite_float16_bytes=int(kib * KIB), model_path=f"trials/{tid}/model.keras")
+
+
+# A convex front of MAE (years) against size (KiB): "c" is where accuracy stops buying size.
+FRONT = [rec("a", 4.0, 900), rec("b", 4.3, 400), rec("c", 4.6, 120), rec("d", 6.0, 90),
+         rec("e", 8.0, 80)]
+
+
+def test_knee_is_the_front_point_farthest_below_the_line_joining_the_extremes():
+    assert pareto.knee_trial(FRONT).trial_id == "c"
+    # Dominated and unfinished trials play no part.
+    more = [*FRONT, rec("x", 7.0, 500), rec("y", 1.0, 10, status=FAILED)]
+    assert pareto.knee_trial(more).trial_id == "c"
+
+
+def test_knee_ignores_the_order_of_records():
+    assert pareto.knee_trial(list(reversed(FRONT))).trial_id == "c"
+
+
+def test_no_knee_on_short_or_concave_fronts_means_the_lowest_mae():
+    assert pareto.knee_trial(FRONT[:2], ("mae", "kib")).trial_id == "a"
+    assert pareto.knee_trial(FRONT[:1]).trial_id == "a"
+    assert pareto.knee_trial([]) is None
+    concave = [rec("p", 4.0, 100), rec("q", 5.9, 95), rec("r", 6.0, 10)]
+    assert pareto.knee_trial(concave, ("mae", "kib")).trial_id == "p"
+
+
+def test_budget_picks_the_lowest_mae_that_fits():
+    assert pareto.within_budget(FRONT, max_kib=400).trial_id == "b"
+    assert pareto.within_budget(FRONT, max_kib=399.9).trial_id == "c"
+    assert pareto.within_budget(FRONT, max_kib=10_000).trial_id == "a"
+    assert pareto.within_budget(FRONT, max_kib=79) is None
+
+
+def test_latency_budget_measures_in_mae_order_and_stops_at_the_first_fit():
+    latency = {"a": 3.0, "b": 2.0, "c": 0.9, "d": 0.5, "e": 0.4}
+    asked = []
+
+    def measure(r):
+        asked.append(r.trial_id)
+        return latency[r.trial_id]
+
+    assert pareto.within_budget(FRONT, max_latency_ms=1.0, latency_ms=measure).trial_id == "c"
+    assert asked == ["a", "b", "c"]
+    # Both budgets: size is checked first, so "a" (900 KiB) is never measured.
+    asked.clear()
+    got = pareto.within_budget(FRONT, max_kib=500, max_latency_ms=0.6, latency_ms=measure)
+    assert got.trial_id == "d" and asked == ["b", "c", "d"]
+
+
+def test_choose_by_name_and_by_ids():
+    recs = [*FRONT, rec("z", None, 10, status=FAILED)]
+    assert [r.trial_id for r in export.choose(recs, "best")] == ["a"]
+    assert [r.trial_id for r in export.choose(recs, "knee")] == ["c"]
+    assert [r.trial_id for r in export.choose(recs, "d, b,d")] == ["d", "b"]
+    assert [r.trial_id for r in export.choose(recs, "best,a,knee")] == ["a", "c"]
+
+
+@pytest.mark.parametrize("which, needle", [
+    ("q", "unknown --trial 'q'; complete trials: a, b, c, d, e (or 'best', 'knee')"),
+    ("z", "trial 'z' is failed, not complete (NaN); complete trials: a, b, c, d, e"),
+    (" , ", "names no trial"),
+])
+def test_choose_names_what_was_asked_and_what_exists(which, needle):
+    recs = [*FRONT, TrialRecord("z", FAILED, reason="NaN")]
+    with pytest.raises(UserError) as e:
+        export.choose(recs, which)
+    assert needle in str(e.value)
+
+
+def test_a_run_without_a_finished_trial_says_so():
+    with pytest.raises(UserError, match=r"no finished trial to export \(1 trial\(s\) recorded"):
+        export.choose([TrialRecord("0", FAILED)], "best")
+    with pytest.raises(UserError, match="no finished trial"):
+        export.choose_within_budget([], 100, None, None)
+
+
+def test_budget_nothing_meets_lists_the_trials_smallest_first():
+    with pytest.raises(UserError) as e:
+        export.choose_within_budget(FRONT, 50, None, None)
+    msg = str(e.value)
+    assert msg.startswith("no complete trial meets --max-kib 50 (TFLite float16 file size)")
+    assert msg.index("e: 80.0 KiB") < msg.index("a: 900.0 KiB")
+    with pytest.raises(UserError, match="--max-kib must be a positive number, got -1"):
+        export.choose_within_budget(FRONT, -1, None, None)
+
+
+def test_latency_budget_error_shows_what_was_measured():
+    with pytest.raises(UserError) as e:
+        export.choose_within_budget(FRONT[:2], None, 0.1, lambda r: 0.25)
+    assert "--max-latency-ms 0.1" in str(e.value) and "0.250 ms" in str(e.value)
+
+
+def test_quantize_lists():
+    assert export.parse_quantize("all") == ["float32", "float16", "dynamic", "int8"]
+    assert export.parse_quantize(" INT8,float32,int8 ") == ["int8", "float32"]
+    with pytest.raises(UserError, match="--quantize 'float32,int4': unknown 'int4'; expected"):
+        export.parse_quantize("float32,int4")
+    with pytest.raises(UserError, match="empty"):
+        export.parse_quantize(",")
+
+
+def test_staged_folder_leaves_nothing_behind_when_an_export_fails(tmp_path):
+    final = tmp_path / "export" / "trial_3"
+    final.mkdir(parents=True)
+    (final / "model_card.json").write_text("earlier")
+    with pytest.raises(RuntimeError), export.staged_folder(final) as folder:
+        (folder / "model_float32.tflite").write_bytes(b"half")
+        raise RuntimeError("conversion died")
+    assert sorted(p.name for p in (tmp_path / "export").iterdir()) == ["trial_3"]
+    assert (final / "model_card.json").read_text() == "earlier"
+    with export.staged_folder(final) as folder:
+        (folder / "model_card.json").write_text("new")
+    assert [p.name for p in final.iterdir()] == ["model_card.json"]
+    assert (final / "model_card.json").read_text() == "new"
+    assert sorted(p.name for p in (tmp_path / "export").iterdir()) == ["trial_3"]
