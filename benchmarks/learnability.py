@@ -27,6 +27,10 @@ MODELS = {
               "dense_layers": 1, "dense_units_1": 32},
     "medium": {"blocks": 4, "filters_1": 16, "filters_2": 32, "filters_3": 64, "filters_4": 96,
                "dense_layers": 2, "dense_units_1": 64, "dense_units_2": 32},
+    # about a tenth of "large"'s parameters, same family (full convolutions)
+    "tenth": {"blocks": 4, "filters_1": 16, "filters_2": 32, "filters_3": 48, "filters_4": 64,
+              "dense_layers": 2, "dense_units_1": 64, "dense_units_2": 32, "conv": "full",
+              "head": "gap"},
     "large": {"blocks": 5, "filters_1": 32, "filters_2": 64, "filters_3": 96, "filters_4": 128,
               "filters_5": 192, "dense_layers": 2, "dense_units_1": 128, "dense_units_2": 64,
               "conv": "full"},
@@ -62,6 +66,7 @@ def main() -> None:
         ctx = TrialContext(data=data, epochs=args.epochs, patience=max(3, args.epochs // 3),
                            seed=args.seed, run_dir=Path(tmp))
         print(f"{'model':8} {'params':>9} {'test MAE':>9} {'/baseline':>9} {'epochs':>6} {'s':>6}")
+        results = []
         for name in args.models.split(","):
             values = {"learning_rate": 2e-3, "dropout": 0.1, **MODELS[name]}
             t0 = time.perf_counter()
@@ -69,6 +74,18 @@ def main() -> None:
             print(f"{name:8} {r.params or 0:>9,} {r.test_mae or np.nan:>9.2f} "
                   f"{(r.test_mae or np.nan) / base['test_mae']:>9.2f} {r.epochs_run:>6} "
                   f"{time.perf_counter() - t0:>6.0f}  {r.status} {r.reason or ''}")
+            if r.test_mae is not None:
+                results.append((r.test_mae, r.params, name))
+    if results:
+        best_mae, best_params, best_name = min(results)
+        print(f"best: {best_name}, test MAE {best_mae:.2f} y = {best_mae / base['test_mae']:.2f} "
+              "of the baseline (target <= 0.40)")
+        small = [x for x in results if x[1] <= best_params / 8]
+        if small:
+            mae, params, name = min(small)
+            print(f"best model with <= 1/8 of its parameters: {name} ({params:,} params, "
+                  f"{params / best_params:.2f}x), test MAE {mae:.2f} y = {mae / best_mae - 1:+.0%} "
+                  "vs the best (target >= +15%)")
 
 
 if __name__ == "__main__":
