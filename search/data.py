@@ -359,11 +359,29 @@ def age_histogram(ages: Iterable[int]) -> dict[str, int]:
 # --------------------------------------------------------------------------- tf.data
 
 
+_DCT_RATIOS = (1, 2, 4, 8)
+
+
 def decode_and_resize(raw, image_size: int):
-    """JPEG bytes -> uint8 [size, size, 3]. The one resize used in training and prediction."""
+    """JPEG bytes -> uint8 [size, size, 3]. The one resize used in training and prediction.
+
+    JPEG can decode straight to 1/2, 1/4 or 1/8 scale (DCT scaling), which skips most of the
+    work. The largest such reduction that still leaves at least ``image_size`` pixels on the
+    short side is taken, then an area resize brings the image to the exact size: 200 px
+    UTKFace faces decode at 100 px for a 64 px model, more than twice as fast.
+    """
     import tensorflow as tf
 
-    img = tf.io.decode_jpeg(raw, channels=3, dct_method="INTEGER_ACCURATE")
+    shape = tf.io.extract_jpeg_shape(raw)
+    short = tf.minimum(shape[0], shape[1])
+    # index of the largest ratio r with short // r >= image_size (0 when none)
+    fits = [tf.cast(short // r >= image_size, tf.int32) for r in _DCT_RATIOS[1:]]
+    index = tf.add_n(fits) if fits else tf.constant(0)
+    branches = [
+        (lambda r=r: tf.io.decode_jpeg(raw, channels=3, ratio=r, dct_method="INTEGER_ACCURATE"))
+        for r in _DCT_RATIOS
+    ]
+    img = tf.switch_case(index, branches)
     img = tf.image.resize(img, [image_size, image_size], method="area")
     return tf.cast(tf.round(tf.clip_by_value(img, 0.0, 255.0)), tf.uint8)
 
