@@ -139,7 +139,7 @@ def data_parser() -> argparse.ArgumentParser:
         prog="run_search.py data",
         description="Print the data set's account: files found, used, skipped by reason (with "
                     "examples), duplicate images, split sizes and the ages by decade.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_Formatter,
     )
     _data_flags(p)
     p.add_argument("--json", action="store_true", help="print the account as JSON instead")
@@ -206,7 +206,7 @@ def leaderboard_parser() -> argparse.ArgumentParser:
                     "one plot. Works while a search is still running (it reads the trial "
                     "records). With --out, also writes leaderboard.md, .csv, .json, pareto.png "
                     "and report.html into a folder.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_Formatter,
     )
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
                    help="run folder(s), e.g. results/lite-20260101-120000")
