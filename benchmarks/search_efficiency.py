@@ -1,0 +1,195 @@
+"""Does the toolkit find a better front, faster, than plain KerasTuner and the seed's recipe?
+
+Prints figures; exits 0 whatever they are; asserts nothing about time.
+
+    python benchmarks/search_efficiency.py --budget-min 10 [--data-dir DIR] [--seeds 1,2,3]
+        [--tuners tpe,nsga2,random,bayesian,hyperband]
+
+Contenders, each on the same data, split and wall-clock budget:
+
+- ``seed``: the seed's recipe as written (the lite space's ``[reference]``), trained once;
+- ``plain-kt``: what a user writes by hand: a KerasTuner ``RandomSearch`` over the lite
+  space, validation MAE only, no costs, no pruning, no budget; its trials are costed and
+  ranked afterwards by the same Pareto code;
+- ``agesearch:<tuner>``: this toolkit's search with that ``--tuner`` and its defaults, run
+  (and resumed) one trial at a time until the budget is spent.
+
+For each: best validation MAE, the hypervolume of its (MAE, float16 KiB) front against one
+reference point shared by all contenders, trials finished, the smallest float16 model within
+10% of its best MAE, and the time it took to first reach the seed recipe's MAE.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from search.quiet import load_tensorflow  # noqa: E402
+
+
+def front_figures(points: list[tuple[float, float, float]], ref_point: tuple[float, float],
+                  seed_mae: float | None) -> dict:
+    """points: (seconds since start, val MAE, float16 KiB) of finished trials."""
+    from search import pareto
+
+    if not points:
+        return {"best_mae": None, "hv": 0.0, "trials": 0, "small_kib": None, "t_seed": None}
+    best = min(p[1] for p in points)
+    hv = pareto.hypervolume([(p[1] / ref_point[0], p[2] / ref_point[1]) for p in points],
+                            (1.0, 1.0))
+    small = min(p[2] for p in points if p[1] <= 1.1 * best)
+    reach = sorted(p[0] for p in points if seed_mae is not None and p[1] <= seed_mae)
+    return {"best_mae": best, "hv": hv, "trials": len(points), "small_kib": small,
+            "t_seed": reach[0] if reach else None}
+
+
+def run_toolkit(cfg, budget_s: float) -> list[tuple[float, float, float]]:
+    """Run the toolkit's search one trial at a time (a resumed run) until the budget ends."""
+    import io
+
+    from rich.console import Console
+
+    from search import pipeline
+    from search.records import COMPLETE, PRUNED, load_records
+
+    t0 = time.perf_counter()
+    quiet = Console(file=io.StringIO())
+    n = 1
+    stamps: dict[str, float] = {}
+    while time.perf_counter() - t0 < budget_s:
+        pipeline.run(cfg.replace(trials=n), console=quiet)
+        run_dir = Path(cfg.results_dir) / cfg.run_name
+        for r in load_records(run_dir):
+            stamps.setdefault(r.trial_id, time.perf_counter() - t0)
+        n += 1
+    out = []
+    for r in load_records(Path(cfg.results_dir) / cfg.run_name):
+        if r.status in (COMPLETE, PRUNED) and r.val_mae is not None and r.tflite_float16_bytes:
+            out.append((stamps[r.trial_id], r.val_mae, r.tflite_float16_bytes / 1024))
+    return out
+
+
+def run_plain_kerastuner(cfg, data, budget_s: float) -> list[tuple[float, float, float]]:
+    """A hand-written KerasTuner RandomSearch over the lite space; costs measured afterwards."""
+    import keras
+    import keras_tuner as kt
+
+    from search import builder, costs, space
+    from search.backends.kerastuner import hyperparameters, values_from
+
+    s = space.load("lite")
+    size = cfg.image_size or 64
+    s = s.pinned({"image_size": size})
+    finished: list[tuple[float, dict, keras.Model]] = []
+    t0 = time.perf_counter()
+
+    class Hand(kt.RandomSearch):
+        def run_trial(self, trial, *args, **kwargs):
+            if time.perf_counter() - t0 > budget_s:
+                self.oracle.max_trials = len(self.oracle.trials)  # stop proposing
+                raise kt.errors.FailedTrialError("budget spent")
+            values = values_from(s, trial.hyperparameters)
+            model = builder.build_model(values, (size, size, 3))
+            model.compile(keras.optimizers.Adam(values["learning_rate"]), loss="mae",
+                          metrics=["mae"])
+            hist = model.fit(data.dataset("train"), validation_data=data.dataset("val"),
+                             epochs=cfg.epochs, verbose=0, callbacks=[
+                                 keras.callbacks.EarlyStopping("val_mae", patience=cfg.patience,
+                                                               restore_best_weights=True)])
+            finished.append((time.perf_counter() - t0, values, model))
+            return {"val_mae": min(hist.history["val_mae"])}
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tuner = Hand(hypermodel=None, objective=kt.Objective("val_mae", "min"), max_trials=10**6,
+                     hyperparameters=hyperparameters(s), directory=tmp, project_name="plain",
+                     seed=cfg.seed, max_consecutive_failed_trials=10**6)
+        try:
+            tuner.search()
+        except RuntimeError:
+            pass
+    out = []
+    for t, values, model in finished:
+        mae = float(model.evaluate(data.dataset("val"), verbose=0, return_dict=True)["mae"])
+        c = costs.measure(model, values, (size, size, 3), with_latency=False)
+        out.append((t, mae, c.tflite_float16_bytes / 1024))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--budget-min", type=float, default=10.0, help="wall clock per contender")
+    ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--seeds", default="42")
+    ap.add_argument("--tuners", default="tpe,random")
+    ap.add_argument("--epochs", type=int, default=12)
+    ap.add_argument("--image-size", type=int, default=64)
+    args = ap.parse_args()
+    load_tensorflow()
+    import numpy as np
+
+    from search import data as data_mod
+    from search import space
+    from search.config import RunConfig
+    from search.pipeline import median_baseline
+    from search.train import TrialContext, evaluate
+
+    budget_s = args.budget_min * 60
+    rows: dict[str, list[dict]] = {}
+    for seed in (int(x) for x in args.seeds.split(",")):
+        tmp = Path(tempfile.mkdtemp(prefix="agesearch-bench-"))
+        try:
+            cfg = RunConfig(data_dir=args.data_dir, seed=seed, epochs=args.epochs,
+                            image_size=args.image_size, results_dir=str(tmp), overwrite=False)
+            data = data_mod.load(cfg)
+            base = median_baseline(data.ages("train"), data.ages("val"), data.ages("test"))
+            # the seed's recipe, trained once
+            t0 = time.perf_counter()
+            ctx = TrialContext(data=data, epochs=cfg.epochs, patience=cfg.patience, seed=seed,
+                               run_dir=tmp / "seed")
+            ref = dict(space.load("lite").pinned({"image_size": args.image_size}).reference)
+            rec = evaluate("ref", ref, ctx, is_reference=True)
+            seed_pts = ([(time.perf_counter() - t0, rec.val_mae, rec.tflite_float16_bytes / 1024)]
+                        if rec.val_mae is not None else [])
+            seed_mae = rec.val_mae
+            ref_point = (base["val_mae"], 2 * (rec.tflite_float16_bytes or 1024) / 1024)
+            results = {"seed": seed_pts,
+                       "plain-kt": run_plain_kerastuner(cfg, data, budget_s)}
+            for tuner in args.tuners.split(","):
+                results[f"agesearch:{tuner}"] = run_toolkit(
+                    cfg.replace(tuner=tuner, run_name=f"bench-{tuner}", reference=False),
+                    budget_s)
+            for name, pts in results.items():
+                rows.setdefault(name, []).append(front_figures(pts, ref_point, seed_mae))
+            print(f"seed {seed}: baseline val MAE {base['val_mae']:.2f} y, seed recipe "
+                  f"{seed_mae:.2f} y, {rec.tflite_float16_bytes / 1024:.0f} KiB float16; "
+                  f"HV reference point ({ref_point[0]:.2f} y, {ref_point[1]:.0f} KiB)")
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def med(xs):
+        xs = [x for x in xs if x is not None]
+        return (float(np.median(xs)), float(min(xs)), float(max(xs))) if xs else None
+
+    def fmt(m, spec):
+        return "-" if m is None else f"{m[0]:{spec}} [{m[1]:{spec}}-{m[2]:{spec}}]"
+
+    print(f"\nbudget {args.budget_min:g} min per contender; median [min-max] over "
+          f"{len(args.seeds.split(','))} seed(s)")
+    print(f"{'contender':22} {'best MAE y':>20} {'hypervolume':>20} {'trials':>14} "
+          f"{'smallest f16 KiB':>22} {'time to seed MAE s':>22}")
+    for name, rs in rows.items():
+        print(f"{name:22} {fmt(med([r['best_mae'] for r in rs]), '.2f'):>20} "
+              f"{fmt(med([r['hv'] for r in rs]), '.3f'):>20} "
+              f"{fmt(med([r['trials'] for r in rs]), '.0f'):>14} "
+              f"{fmt(med([r['small_kib'] for r in rs]), '.0f'):>22} "
+              f"{fmt(med([r['t_seed'] for r in rs]), '.0f'):>22}")
+
+
+if __name__ == "__main__":
+    main()
