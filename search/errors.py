@@ -31,3 +31,11 @@ class InfeasibleCandidate(TrialError):
 
 class BudgetTooTight(UserError):
     """Too many candidates in a row were over budget: the search stops, keeping its trials."""
+
+
+class SearchInterrupted(KeyboardInterrupt):
+    """Ctrl-C: the search stopped; what finished is ranked and kept, the run resumes.
+
+    A KeyboardInterrupt, so code that lets Ctrl-C through lets this through too; the command
+    line prints its message on one line and exits with status 130.
+    """
