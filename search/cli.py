@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from search.config import RunConfig
-from search.errors import UserError
+from search.errors import RestartForMemory, UserError
 from search.quiet import load_tensorflow
 
 COMMANDS = ("search", "export", "predict", "leaderboard", "data")
@@ -129,6 +129,11 @@ def search_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true",
                    help="delete an existing run of the same name and start over (never "
                         "with workers running)")
+    p.add_argument("--max-memory-growth", type=_non_negative_number,
+                   default=_D.max_memory_growth,
+                   help="restart the search process in place (the run resumes) when its "
+                        "memory grows more than this fraction above its level after trial 2 "
+                        "(TensorFlow keeps a few MiB of every trial); 0: never")
     p.add_argument("--storage", default=_D.storage,
                    help="Optuna tuners: the storage that workers share, an RDB URL "
                         "(postgresql://user:password@host/db) or a journal file path "
@@ -275,8 +280,16 @@ def _data(args: argparse.Namespace) -> int:
     return 0
 
 
+def restart_argv(argv: Sequence[str], run_name: str | None) -> list[str]:
+    """The command line that resumes this run: never ``--overwrite`` again, and the run's
+    name pinned (a default name holds the start time)."""
+    out = [a for a in argv if a != "--overwrite"]
+    return out + ["--run-name", run_name] if run_name else out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's C++ chatter out
+    argv_given = argv  # None: the real command line, which may restart itself
     argv = list(sys.argv[1:] if argv is None else argv)
     command = argv.pop(0) if argv and argv[0] in COMMANDS else "search"
     try:
@@ -319,7 +332,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         load_tensorflow()
         from search import pipeline
 
-        pipeline.run(cfg, console=console)
+        try:
+            pipeline.run(cfg, console=console, restart=argv_given is None)
+        except RestartForMemory as e:
+            print(str(e), file=sys.stderr, flush=True)
+            sys.stdout.flush()
+            if e.baseline is not None:
+                from search.memory import BASELINE_ENV
+
+                os.environ[BASELINE_ENV] = f"{e.baseline:.1f}"
+            # Same process id, same arguments: the run resumes (workers keep their identity).
+            os.execv(sys.executable, [sys.executable, *restart_argv(sys.orig_argv[1:],
+                                                                    e.run_name)])
         return 0
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -57,6 +57,9 @@ class RunConfig:
     # Optuna storage shared by workers: None = a journal file in the run folder; an RDB URL
     # (postgresql://..., sqlite:///...) or a path to a journal file.
     storage: str | None = None
+    # The command line restarts the search process in place (same run, resumed) when its
+    # memory grows more than this fraction above its level after trial 2; 0 = never.
+    max_memory_growth: float = 0.1
     cache_dir: str | None = None  # synthetic faces cache; None = $AGESEARCH_CACHE or ~/.cache
     verbose: int = 1
     extra: dict[str, Any] = field(default_factory=dict)

@@ -39,3 +39,13 @@ class SearchInterrupted(KeyboardInterrupt):
     A KeyboardInterrupt, so code that lets Ctrl-C through lets this through too; the command
     line prints its message on one line and exits with status 130.
     """
+
+
+class RestartForMemory(KeyboardInterrupt):
+    """The search process outgrew its memory baseline; it stops before the next trial (which
+    the tuner runs again, as after Ctrl-C) and the command line starts it afresh."""
+
+    def __init__(self, message: str, baseline: float | None = None):
+        super().__init__(message)
+        self.baseline = baseline  # MiB, for the restarted process
+        self.run_name: str | None = None  # the run it must resume (set by the pipeline)

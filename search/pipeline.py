@@ -29,7 +29,8 @@ from search import data as data_mod
 from search import space as space_mod
 from search.config import RunConfig
 from search.costs import Budget, CostCache
-from search.errors import BudgetTooTight, SearchInterrupted, UserError
+from search.errors import BudgetTooTight, RestartForMemory, SearchInterrupted, UserError
+from search.memory import MemoryGuard
 from search.progress import SearchProgress
 from search.pruning import Pruner
 from search.records import INFEASIBLE, TrialRecord, write_json_atomic
@@ -113,8 +114,12 @@ def _resolutions(space) -> str:
     return f"{'/'.join(map(str, dom))} px" if dom else f"{p.low}-{p.high} px"
 
 
-def run(cfg: RunConfig, console=None) -> dict[str, Any]:
-    """Run (or resume) a search and return its leaderboard."""
+def run(cfg: RunConfig, console=None, restart: bool = False) -> dict[str, Any]:
+    """Run (or resume) a search and return its leaderboard.
+
+    ``restart``: the caller can start the process afresh (the command line can), so a
+    process that outgrew its memory raises RestartForMemory between two trials.
+    """
     from rich.console import Console
 
     console = console or Console()
@@ -154,19 +159,26 @@ def run(cfg: RunConfig, console=None) -> dict[str, Any]:
                        pruner=(Pruner(run_dir, cfg.prune_margin).for_trial if cfg.prune
                                else None))
 
+    guard = MemoryGuard(cfg.max_memory_growth) if restart and cfg.max_memory_growth > 0 else None
+
     def objective(trial_id: str, values: dict[str, Any], is_reference: bool = False,
                   **train: Any) -> TrialRecord:
         done = _finished_record(run_dir, trial_id, values, train)
         if done is not None:  # finished before a kill that came before the tuner heard
             progress.print(f"trial {trial_id}: {done.status} already, record kept")
             return done
+        if guard is not None:
+            guard.check()  # before any work: the tuner hands this trial out again
         progress.trial_started(trial_id, values)
         record = evaluate(trial_id, values, ctx, is_reference=is_reference, **train)
         progress.trial_finished(record)
+        if guard is not None and record.status != INFEASIBLE:
+            guard.trial_done()
         return record
 
     stopped: UserError | None = None
     interrupted = False
+    restarting: RestartForMemory | None = None
     with progress:
         try:
             tuner_trials = cfg.trials - _reference(cfg, space, run_dir, objective)
@@ -175,8 +187,13 @@ def run(cfg: RunConfig, console=None) -> dict[str, Any]:
                 backend(space, objective, cfg.replace(trials=tuner_trials), run_dir)
         except BudgetTooTight as e:  # keep what finished: rank and report it, then say why
             stopped = e
+        except RestartForMemory as e:  # the command line starts the search again
+            restarting = e
         except KeyboardInterrupt:  # Ctrl-C: the same, and the next run resumes
             interrupted = True
+    if restarting is not None:
+        restarting.run_name = name
+        raise restarting
     board = report.board([report.load_run(run_dir)])
     report.print_board(board, console)
     try:

@@ -1,10 +1,11 @@
 """What a search is doing, live on a terminal or as plain lines in a log.
 
 On a terminal, two bars under the scrolling per-trial lines: the search (trials done,
-running and left, best validation MAE so far, time elapsed and an estimate of the time
-left) and the current trial (epoch and batch, with the last epoch's loss, MAE and
-validation MAE). Anywhere else (a CI log, a file) the per-trial lines alone, each finished
-trial's line ending with the same search figures, so a log reads like the display.
+running and left, best validation MAE so far, time elapsed, an estimate of the time left,
+and the search process's memory) and the current trial (epoch and batch, with the last
+epoch's loss, MAE and validation MAE). Anywhere else (a CI log, a file) the per-trial lines
+alone, each finished trial's line ending with the same search figures, so a log reads like
+the display.
 
 Counts come from the run folder, so other workers' trials are included: *done* are the
 recorded trials that count towards ``--trials`` (complete, pruned, failed), *running* the
@@ -20,6 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from search.memory import rss_mib
 from search.records import COMPLETE, INFEASIBLE, PRUNED, TrialRecord
 
 
@@ -113,12 +115,15 @@ class SearchProgress:
     # -- what the pipeline reports -----------------------------------------------------
 
     def summary(self) -> str:
-        """``3/6 done, 1 running, 2 left, best 7.12 y, 1:05 elapsed, ~2:10 left``."""
+        """``3/6 done, 1 running, 2 left, best 7.12 y, 1:05 elapsed, ~2:10 left, 812 MiB``
+        (the last: this process's resident memory)."""
         left = max(0, self.total - self.done - self.running)
         best = "-" if self.best is None else f"{self.best:.2f} y"
         remaining = eta(self.durations, left + self.running, max(1, self.running))
+        rss = rss_mib()
         return (f"{self.done}/{self.total} done, {self.running} running, {left} left, best "
-                f"{best}, {clock(time.monotonic() - self.t0)} elapsed, ~{clock(remaining)} left")
+                f"{best}, {clock(time.monotonic() - self.t0)} elapsed, ~{clock(remaining)} left"
+                + ("" if rss is None else f", {rss:.0f} MiB"))
 
     def trial_started(self, trial_id: str, values: Mapping[str, Any]) -> None:
         from search.report import summarise_values
@@ -156,7 +161,8 @@ class SearchProgress:
         self._update_search()
 
     def print(self, text: str) -> None:
-        self.console.print(text, highlight=False, markup=False)
+        # In a log, one line per event whatever its length (nothing to re-join when reading).
+        self.console.print(text, highlight=False, markup=False, soft_wrap=not self.live)
 
     # -- per epoch -----------------------------------------------------------------------
 

@@ -52,7 +52,8 @@ def test_plain_lines_when_not_a_terminal(tmp_path):
     lines = out.getvalue().splitlines()
     assert lines[0].startswith("trial 0: {")
     assert lines[1].startswith("trial 0: complete, val MAE 7.50 y, 1,234 params, 4.0 KiB")
-    assert "[1/3 done, 0 running, 2 left, best 7.50 y, 0:00 elapsed, ~0:00 left]" in lines[1]
+    assert "[1/3 done, 0 running, 2 left, best 7.50 y, 0:00 elapsed, ~0:00 left, " in lines[1]
+    assert lines[1].endswith(" MiB]")
     assert len(lines) == 2  # no bars, no escape codes
     assert "\x1b" not in out.getvalue()
 

@@ -169,3 +169,71 @@ def test_kill_9_mid_trial_then_restart_resumes_it_from_its_backup(tmp_path, face
     assert resumed.status == COMPLETE and resumed.resumed_from_epoch >= 2
     assert resumed.epochs_run == 12
     assert f"trial {killed}: resumed after epoch {resumed.resumed_from_epoch}" in done.stdout
+
+
+# --- a process that outgrew its memory restarts itself ------------------------------------------
+
+
+def test_memory_guard_waits_for_two_trials_then_looks_one_trial_ahead():
+    from search.errors import RestartForMemory
+    from search.memory import MemoryGuard
+
+    reads = iter([680.0, 700.0, 740.0, 751.0])
+    guard = MemoryGuard(0.1, read=lambda: next(reads), inherited=None)
+    guard.check()  # no baseline yet
+    guard.trial_done()  # 680
+    guard.check()
+    guard.trial_done()  # 700: the baseline, a trial adds up to 20 MiB
+    guard.check()  # 740 + 20 <= 770
+    with pytest.raises(RestartForMemory, match="holds 751 MiB and a trial adds up to 20 MiB") as e:
+        guard.check()  # 751 + 20 > 770
+    assert e.value.baseline == 700.0
+    # A restarted process keeps the baseline and trains two trials before it may restart.
+    reads = iter([760.0, 765.0, 790.0])
+    again = MemoryGuard(0.1, read=lambda: next(reads), inherited=700.0)
+    again.trial_done()
+    again.check()  # one trial only: never a restart loop
+    again.trial_done()
+    with pytest.raises(RestartForMemory):
+        again.check()
+
+
+def test_a_restart_for_memory_stops_between_trials_and_the_run_resumes(tiny_cfg, monkeypatch):
+    from search.errors import RestartForMemory
+    from search.memory import MemoryGuard
+
+    rss = iter([500.0, 500.0] + [900.0] * 10)  # trials 1 and 2, then far above
+    monkeypatch.setattr(pipeline, "MemoryGuard",
+                        lambda growth: MemoryGuard(growth, lambda: next(rss), inherited=None))
+    cfg = tiny_cfg.replace(trials=3, epochs=1, reference=False, run_name="mem")
+    with pytest.raises(RestartForMemory):
+        pipeline.run(cfg, restart=True)
+    run_dir = Path(cfg.results_dir) / "mem"
+    assert len(load_records(run_dir)) == 2
+    assert not (run_dir / "leaderboard.json").exists()  # the restarted process writes it
+    monkeypatch.undo()
+    board = pipeline.run(cfg)  # what the restarted process does: resume
+    assert len(board["trials"]) == 3
+
+
+def test_the_command_line_restarts_itself_in_place(monkeypatch, capsys):
+    from search.errors import RestartForMemory
+
+    def outgrown(cfg, console=None, restart=False):
+        assert restart  # only the real command line may restart
+        e = RestartForMemory("memory: the search process holds 900 MiB", baseline=700.0)
+        e.run_name = "lite-20260101-120000"
+        raise e
+
+    calls = []
+    monkeypatch.delenv("AGESEARCH_MEMORY_BASELINE_MIB", raising=False)  # restored after
+    monkeypatch.setattr(pipeline, "run", outgrown)
+    monkeypatch.setattr(os, "execv", lambda exe, argv: calls.append((exe, argv)))
+    monkeypatch.setattr(sys, "argv", ["run_search.py", "--trials", "3", "--overwrite"])
+    monkeypatch.setattr(sys, "orig_argv", [sys.executable, "run_search.py", "--trials", "3",
+                                           "--overwrite"])
+    assert cli.main() == 0
+    assert calls == [(sys.executable, [sys.executable, "run_search.py", "--trials", "3",
+                                       "--run-name", "lite-20260101-120000"])]
+    assert "memory: the search process holds 900 MiB" in capsys.readouterr().err
+    assert os.environ["AGESEARCH_MEMORY_BASELINE_MIB"] == "700.0"  # for the new process

@@ -28,7 +28,7 @@ def test_two_workers_on_one_journal_share_a_search(tmp_path, faces, synth_cache)
     procs = [subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for _ in range(2)]
     outs = [p.communicate(timeout=400) for p in procs]
-    for p, (out, err) in zip(procs, outs, strict=True):
+    for p, (_, err) in zip(procs, outs, strict=True):
         assert p.returncode == 0, err[-2000:]
     records = load_records(results / "w")
     assert len(records) == 4 and len({r.trial_id for r in records}) == 4
