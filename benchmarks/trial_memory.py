@@ -65,7 +65,7 @@ def run(args, *, trials: int, images: int, image_size: int, epochs: int, root: P
     from search import space as space_mod
     from search.config import RunConfig
     from search.costs import CostCache
-    from search.train import TrialContext, evaluate
+    from search.train import TrialContext, evaluate, freeze_startup_objects
 
     name = f"{image_size}px-{epochs}ep"
     cfg = RunConfig(space=args.space, tuner=args.tuner, trials=trials, epochs=epochs,
@@ -79,6 +79,7 @@ def run(args, *, trials: int, images: int, image_size: int, epochs: int, root: P
     ctx = TrialContext(data=data, epochs=epochs, patience=epochs, seed=cfg.seed,
                        run_dir=run_dir, cost_cache=CostCache(run_dir / "costs.json"))
     timed = Timed(lambda tid, values, **kw: evaluate(tid, values, ctx, **kw))
+    freeze_startup_objects()  # as pipeline.run does
     backends.get(cfg.tuner)(space, timed, cfg, run_dir)
     return timed
 
@@ -132,7 +133,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tuner", default="tpe")
     ap.add_argument("--space", default="lite")
-    ap.add_argument("--trials", type=int, default=20, help="part 1: small trials")
+    ap.add_argument("--trials", type=int, default=20, help="part 1: small trials (0: skip)")
     ap.add_argument("--images", type=int, default=600, help="part 1: synthetic faces")
     ap.add_argument("--image-size", type=int, default=32, help="part 1: pixels per side")
     ap.add_argument("--overhead-trials", type=int, default=4,
@@ -146,7 +147,8 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="agesearch-bench-") as tmp:
         root = Path(tmp)
-        run_command(args, root / "command")
+        if args.trials > 0:
+            run_command(args, root / "command")
         if args.in_process:
             print(f"\nrss of this process at start (TensorFlow loaded): {rss_mib():.0f} MiB")
             in_process_memory(args, root)

@@ -7,8 +7,9 @@ only place that decides where files go (``<results>/<run>/``):
     dataset.json       the data set's account (found, used, skipped by reason, split)
     space.json         the space as loaded
     baseline.json      the median-age baseline (years), so reports can be read mid-search
-    trials/<id>/       record.json, model.keras, checkpoint, TensorBoard logs
-    tuner/             KerasTuner's oracle state (resume)
+    trials/<id>/       record.json, model.keras, checkpoints, TensorBoard logs, the epoch backup
+    optuna.journal     the Optuna study (tpe, nsga2; unless --storage names another)
+    tuner/             KerasTuner's oracle state (random, bayesian, hyperband)
     leaderboard.json, leaderboard.md, leaderboard.csv, pareto.png, report.html
                        the reports, written when the search ends (search.report)
 """
@@ -34,7 +35,7 @@ from search.memory import MemoryGuard
 from search.progress import SearchProgress
 from search.pruning import Pruner
 from search.records import INFEASIBLE, TrialRecord, write_json_atomic
-from search.train import TrialContext, evaluate
+from search.train import TrialContext, evaluate, freeze_startup_objects
 
 REFERENCE_ID = "ref"
 _RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -176,6 +177,7 @@ def run(cfg: RunConfig, console=None, restart: bool = False) -> dict[str, Any]:
             guard.trial_done()
         return record
 
+    freeze_startup_objects()
     stopped: UserError | None = None
     interrupted = False
     restarting: RestartForMemory | None = None

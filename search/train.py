@@ -82,14 +82,23 @@ def _clear(keep: set[int] | None = None) -> None:
 
     ``keep``: ids of TensorFlow function graphs that lived before the trial (from
     :func:`_graph_ids`); graphs made since that nothing references any more are dismantled.
+    Without it, only Keras' global state is reset (no garbage collection: a trial's start,
+    after the previous trial's end collected).
     """
     import keras
 
-    keras.backend.clear_session(free_memory=True)
-    gc.collect()
+    keras.backend.clear_session(free_memory=False)
     if keep is not None:
-        _dismantle_dead_graphs(keep)
         gc.collect()
+        _dismantle_dead_graphs(keep)  # broken cycles are freed by reference counting
+
+
+def freeze_startup_objects() -> None:
+    """Exclude everything alive now (TensorFlow's modules, the decoded data) from garbage
+    collection: the collections after each trial then look at the trial's own objects only
+    (0.16 s each with TensorFlow loaded, about 1 s a trial before)."""
+    gc.collect()
+    gc.freeze()
 
 
 def _graph_ids() -> set[int]:

@@ -186,3 +186,9 @@ def test_real_tiny_search_gives_complete_records(tiny_cfg, tuner):
         assert r.epochs_run == 1 and (run_dir / r.model_path).is_file()
         assert (run_dir / "trials" / r.trial_id / "checkpoint.weights.h5").is_file()
         assert not (run_dir / "trials" / r.trial_id / "backup").exists()  # removed when done
+    if tuner in backends.OPTUNA_TUNERS:  # our Pareto front is Optuna's
+        from search.backends import optuna as ob
+
+        study = ob.open_study(cfg, run_dir)
+        front = {t["trial_id"] for t in board["trials"] if t["pareto_rank"] == 1}
+        assert {t.user_attrs[ob.TRIAL_ID] for t in study.best_trials} == front

@@ -1,4 +1,4 @@
-"""The real thing, small: synthetic JPEGs -> KerasTuner search -> leaderboard -> TFLite export."""
+"""The real thing, small: synthetic JPEGs -> search (TPE) -> leaderboard -> TFLite export."""
 
 import json
 from pathlib import Path
