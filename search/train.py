@@ -297,12 +297,11 @@ def _callbacks():
     class PruneWhenDominated(keras.callbacks.Callback):
         """Asks the pruner at each epoch's end (but the last); stops training if told why."""
 
-        def __init__(self, check, prior: list[float], first_epoch: int, last_epoch: int):
+        def __init__(self, check, prior: list[float], last_epoch: int):
             super().__init__()
             self.check, self.last_epoch = check, last_epoch
             finite = [x for x in prior if math.isfinite(x)]
             self.best = min(finite) if finite else math.inf
-            self.first_epoch = first_epoch
             self.reason: str | None = None
             self.epoch: int | None = None
 
@@ -375,7 +374,7 @@ def _fit(model, values: Mapping[str, Any], ctx: TrialContext, trial_dir: Path,
     check = ctx.pruner(record) if ctx.pruner is not None else None
     pruner = None
     if check is not None:
-        pruner = PruneWhenDominated(check, prior_val, start, epochs)
+        pruner = PruneWhenDominated(check, prior_val, epochs)
         callbacks.append(pruner)
     if ctx.extra_callbacks:
         callbacks.extend(ctx.extra_callbacks(record, epochs))

@@ -71,3 +71,12 @@ def test_storage_urls(tmp_path):
     assert type(s).__name__ == "RDBStorage"
     assert type(ob.storage_for(None, tmp_path)).__name__ == "JournalStorage"
     assert (tmp_path / "optuna.journal").exists()
+
+
+def test_storage_is_refused_for_kerastuner_tuners(tmp_path):
+    from search import backends
+    from search.config import RunConfig
+
+    cfg = RunConfig(tuner="random", storage="postgresql://x/y")
+    with pytest.raises(UserError, match="--storage is for the Optuna tuners"):
+        backends.get("random")(None, None, cfg, tmp_path)

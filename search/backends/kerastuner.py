@@ -153,6 +153,10 @@ def make_tuner(space: Space, objective: backends.Objective, cfg, run_dir: Path):
 def search(space: Space, objective: backends.Objective, cfg,
            run_dir: Path) -> list[TrialRecord]:
     """Run (or resume) the search; return every trial record of the run."""
+    if cfg.storage:
+        raise UserError(f"--storage is for the Optuna tuners (tpe, nsga2), not --tuner "
+                        f"{cfg.tuner}; KerasTuner shares a search through its chief/worker "
+                        "mode (see the README)")
     os.environ.setdefault("KERASTUNER_TUNER_ID", "tuner0")
     # KerasTuner prints the traceback of every failed trial to stderr; ours are recorded in
     # each trial's record.json instead, and infeasible candidates are not errors at all.
