@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from search.config import RunConfig
-from search.errors import UserError
+from search.errors import RestartForMemory, UserError
 from search.quiet import load_tensorflow
 
 COMMANDS = ("search", "export", "predict", "leaderboard", "data")
@@ -51,6 +51,16 @@ def _positive_number(text: str) -> float:
     return value
 
 
+def _non_negative_number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+    if not 0.0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
 def _fraction(text: str) -> float:
     try:
         value = float(text)
@@ -75,8 +85,9 @@ def search_parser() -> argparse.ArgumentParser:
     p.add_argument("--space", default=_D.space,
                    help="search space: a shipped name (spaces/<name>.toml) or a path to a "
                         ".toml file")
-    p.add_argument("--tuner", default=_D.tuner, choices=sorted(backends.TUNERS),
-                   help="tuner that proposes candidates")
+    p.add_argument("--tuner", default=_D.tuner, choices=list(backends.TUNERS),
+                   help="what proposes candidates: " + "; ".join(
+                       f"{k}: {v}" for k, v in backends.TUNERS.items()))
     p.add_argument("--trials", type=_positive_int, default=_D.trials,
                    help="candidate models to train, in total (the reference and a resumed run's "
                         "earlier trials count; over-budget candidates do not)")
@@ -87,6 +98,12 @@ def search_parser() -> argparse.ArgumentParser:
                         "sooner)")
     p.add_argument("--patience", type=_positive_int, default=_D.patience,
                    help="early stopping: epochs without a better validation MAE")
+    p.add_argument("--no-prune", dest="prune", action="store_false",
+                   help="never stop a trial early because a finished trial that is no larger "
+                        "and no slower was better at the same epoch")
+    p.add_argument("--prune-margin", type=_non_negative_number, default=_D.prune_margin,
+                   help="pruning: how much better (a fraction: 0.1 = 10%%) the finished "
+                        "trial's validation MAE must have been")
     _data_flags(p)
     p.add_argument("--image-size", type=_positive_int, default=_D.image_size,
                    help="training resolution in pixels per side, for every candidate "
@@ -110,7 +127,18 @@ def search_parser() -> argparse.ArgumentParser:
     p.add_argument("--results-dir", default=_D.results_dir,
                    help="folder that holds one folder per run")
     p.add_argument("--overwrite", action="store_true",
-                   help="delete an existing run of the same name and start over")
+                   help="delete an existing run of the same name and start over (never "
+                        "with workers running)")
+    p.add_argument("--max-memory-growth", type=_non_negative_number,
+                   default=_D.max_memory_growth,
+                   help="restart the search process in place (the run resumes) when its "
+                        "memory grows more than this fraction above its level after trial 2 "
+                        "(TensorFlow keeps a few MiB of every trial); 0: never")
+    p.add_argument("--storage", default=_D.storage,
+                   help="Optuna tuners: the storage that workers share, an RDB URL "
+                        "(postgresql://user:password@host/db) or a journal file path "
+                        "(default: RUN_DIR/optuna.journal); start the same command again, "
+                        "here or on another machine, to add a worker")
     return p
 
 
@@ -252,8 +280,16 @@ def _data(args: argparse.Namespace) -> int:
     return 0
 
 
+def restart_argv(argv: Sequence[str], run_name: str | None) -> list[str]:
+    """The command line that resumes this run: never ``--overwrite`` again, and the run's
+    name pinned (a default name holds the start time)."""
+    out = [a for a in argv if a != "--overwrite"]
+    return out + ["--run-name", run_name] if run_name else out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's C++ chatter out
+    argv_given = argv  # None: the real command line, which may restart itself
     argv = list(sys.argv[1:] if argv is None else argv)
     command = argv.pop(0) if argv and argv[0] in COMMANDS else "search"
     try:
@@ -296,13 +332,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         load_tensorflow()
         from search import pipeline
 
-        pipeline.run(cfg, console=console)
+        try:
+            pipeline.run(cfg, console=console, restart=argv_given is None)
+        except RestartForMemory as e:
+            print(str(e), file=sys.stderr, flush=True)
+            sys.stdout.flush()
+            if e.baseline is not None:
+                from search.memory import BASELINE_ENV
+
+                os.environ[BASELINE_ENV] = f"{e.baseline:.1f}"
+            # Same process id, same arguments: the run resumes (workers keep their identity).
+            os.execv(sys.executable, [sys.executable, *restart_argv(sys.orig_argv[1:],
+                                                                    e.run_name)])
         return 0
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted: finished trials are kept in the run folder", file=sys.stderr)
+    except KeyboardInterrupt as e:
+        print(str(e) or "interrupted: finished trials are kept in the run folder",
+              file=sys.stderr)
         return 130
 
 

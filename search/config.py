@@ -20,7 +20,9 @@ DEFAULT_IMAGE_SIZE = 64
 class RunConfig:
     # --- what to search ---------------------------------------------------------------
     space: str = "lite"  # a shipped space name (spaces/<name>.toml) or a path to a .toml file
-    tuner: str = "random"  # KerasTuner oracle: random | bayesian
+    # Optuna, multi-objective (val MAE, params, float16 bytes): tpe | nsga2; KerasTuner, val MAE
+    # only: random | bayesian | hyperband. TPE until the search-efficiency benchmark says else.
+    tuner: str = "tpe"
     trials: int = 6  # candidate models trained in the search, in total (reference included)
     reference: bool = True  # train the space's [reference] (the seed's recipe) as trial "ref"
     # --- data --------------------------------------------------------------------------
@@ -37,6 +39,10 @@ class RunConfig:
     epochs: int = 12  # epochs per trial (at most; early stopping may end sooner)
     batch_size: int = 32
     patience: int = 4  # early stopping: epochs without a better validation MAE
+    # Stop a trial at an epoch's end when a finished trial that is no larger (params, float16
+    # bytes) and no slower had a validation MAE lower by this fraction at the same epoch.
+    prune: bool = True
+    prune_margin: float = 0.1
     seed: int = 42  # one seed for data generation, split, sampling and weight init
     # --- the target phone's budget (None = no limit); checked before any training --------
     max_params: int | None = None
@@ -48,6 +54,12 @@ class RunConfig:
     run_name: str | None = None  # None = "<space>-<date>-<time>"
     results_dir: str = "results"
     overwrite: bool = False  # start a run of the same name over
+    # Optuna storage shared by workers: None = a journal file in the run folder; an RDB URL
+    # (postgresql://..., sqlite:///...) or a path to a journal file.
+    storage: str | None = None
+    # The command line restarts the search process in place (same run, resumed) when its
+    # memory grows more than this fraction above its level after trial 2; 0 = never.
+    max_memory_growth: float = 0.1
     cache_dir: str | None = None  # synthetic faces cache; None = $AGESEARCH_CACHE or ~/.cache
     verbose: int = 1
     extra: dict[str, Any] = field(default_factory=dict)
@@ -64,7 +76,10 @@ class RunConfig:
         return dataclasses.replace(self, **changes)
 
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
+        """Atomic: a second worker starting at the same moment never reads half a file."""
+        from search.records import write_json_atomic
+
+        write_json_atomic(path, json.loads(json.dumps(self.to_dict(), sort_keys=True)))
 
     @classmethod
     def load(cls, path: Path) -> RunConfig:

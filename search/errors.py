@@ -31,3 +31,21 @@ class InfeasibleCandidate(TrialError):
 
 class BudgetTooTight(UserError):
     """Too many candidates in a row were over budget: the search stops, keeping its trials."""
+
+
+class SearchInterrupted(KeyboardInterrupt):
+    """Ctrl-C: the search stopped; what finished is ranked and kept, the run resumes.
+
+    A KeyboardInterrupt, so code that lets Ctrl-C through lets this through too; the command
+    line prints its message on one line and exits with status 130.
+    """
+
+
+class RestartForMemory(KeyboardInterrupt):
+    """The search process outgrew its memory baseline; it stops before the next trial (which
+    the tuner runs again, as after Ctrl-C) and the command line starts it afresh."""
+
+    def __init__(self, message: str, baseline: float | None = None):
+        super().__init__(message)
+        self.baseline = baseline  # MiB, for the restarted process
+        self.run_name: str | None = None  # the run it must resume (set by the pipeline)

@@ -7,8 +7,9 @@ only place that decides where files go (``<results>/<run>/``):
     dataset.json       the data set's account (found, used, skipped by reason, split)
     space.json         the space as loaded
     baseline.json      the median-age baseline (years), so reports can be read mid-search
-    trials/<id>/       record.json, model.keras, checkpoint, TensorBoard logs
-    tuner/             KerasTuner's oracle state (resume)
+    trials/<id>/       record.json, model.keras, checkpoints, TensorBoard logs, the epoch backup
+    optuna.journal     the Optuna study (tpe, nsga2; unless --storage names another)
+    tuner/             KerasTuner's oracle state (random, bayesian, hyperband)
     leaderboard.json, leaderboard.md, leaderboard.csv, pareto.png, report.html
                        the reports, written when the search ends (search.report)
 """
@@ -24,14 +25,17 @@ from typing import Any
 
 import numpy as np
 
-from search import backends, report
+from search import backends, report, workers
 from search import data as data_mod
 from search import space as space_mod
 from search.config import RunConfig
 from search.costs import Budget, CostCache
-from search.errors import BudgetTooTight, UserError
+from search.errors import BudgetTooTight, RestartForMemory, SearchInterrupted, UserError
+from search.memory import MemoryGuard
+from search.progress import SearchProgress
+from search.pruning import Pruner
 from search.records import INFEASIBLE, TrialRecord, write_json_atomic
-from search.train import TrialContext, evaluate
+from search.train import TrialContext, evaluate, freeze_startup_objects
 
 REFERENCE_ID = "ref"
 _RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -111,8 +115,12 @@ def _resolutions(space) -> str:
     return f"{'/'.join(map(str, dom))} px" if dom else f"{p.low}-{p.high} px"
 
 
-def run(cfg: RunConfig, console=None) -> dict[str, Any]:
-    """Run (or resume) a search and return its leaderboard."""
+def run(cfg: RunConfig, console=None, restart: bool = False) -> dict[str, Any]:
+    """Run (or resume) a search and return its leaderboard.
+
+    ``restart``: the caller can start the process afresh (the command line can), so a
+    process that outgrew its memory raises RestartForMemory between two trials.
+    """
     from rich.console import Console
 
     console = console or Console()
@@ -145,37 +153,49 @@ def run(cfg: RunConfig, console=None) -> dict[str, Any]:
     budget = Budget(max_params=cfg.max_params, max_kib=cfg.max_kib,
                     max_latency_ms=cfg.max_latency_ms, max_macs=cfg.max_macs,
                     deploy_dtype=cfg.deploy_dtype)
+    progress = SearchProgress(console, total=cfg.trials, epochs=cfg.epochs, run_dir=run_dir)
     ctx = TrialContext(data=data, epochs=cfg.epochs, patience=cfg.patience, seed=cfg.seed,
                        run_dir=run_dir, cost_cache=CostCache(run_dir / "costs.json"),
-                       budget=budget, verbose=0)
+                       budget=budget, verbose=0, extra_callbacks=progress.callbacks,
+                       pruner=(Pruner(run_dir, cfg.prune_margin).for_trial if cfg.prune
+                               else None))
 
-    def objective(trial_id: str, values: dict[str, Any], is_reference: bool = False):
-        console.print(f"trial {trial_id}: {report.summarise_values(values)}",
-                      highlight=False, markup=False)
-        record = evaluate(trial_id, values, ctx, is_reference=is_reference)
-        mae = "-" if record.val_mae is None else f"{record.val_mae:.2f} y"
-        console.print(f"trial {trial_id}: {record.status}, val MAE {mae}, "
-                      f"{record.params or 0:,} params, "
-                      f"{(record.tflite_float16_kib or 0):.1f} KiB float16, "
-                      f"{record.epochs_run} epochs in {record.train_seconds:.0f} s"
-                      + (f" ({record.reason})" if record.reason else ""),
-                      highlight=False, markup=False)
+    guard = MemoryGuard(cfg.max_memory_growth) if restart and cfg.max_memory_growth > 0 else None
+
+    def objective(trial_id: str, values: dict[str, Any], is_reference: bool = False,
+                  **train: Any) -> TrialRecord:
+        done = _finished_record(run_dir, trial_id, values, train)
+        if done is not None:  # finished before a kill that came before the tuner heard
+            progress.print(f"trial {trial_id}: {done.status} already, record kept")
+            return done
+        if guard is not None:
+            guard.check()  # before any work: the tuner hands this trial out again
+        progress.trial_started(trial_id, values)
+        record = evaluate(trial_id, values, ctx, is_reference=is_reference, **train)
+        progress.trial_finished(record)
+        if guard is not None and record.status != INFEASIBLE:
+            guard.trial_done()
         return record
 
-    tuner_trials = cfg.trials
-    if cfg.reference and space.reference is not None:
-        ref_path = run_dir / "trials" / REFERENCE_ID / "record.json"
-        ref = (TrialRecord.load(ref_path) if ref_path.exists()
-               else objective(REFERENCE_ID, dict(space.reference), is_reference=True))
-        if ref.status != INFEASIBLE:  # like any candidate, an over-budget one does not count
-            tuner_trials -= 1
+    freeze_startup_objects()
     stopped: UserError | None = None
-    if tuner_trials > 0:
-        backend = backends.get(cfg.tuner)
+    interrupted = False
+    restarting: RestartForMemory | None = None
+    with progress:
         try:
-            backend(space, objective, cfg.replace(trials=tuner_trials), run_dir)
+            tuner_trials = cfg.trials - _reference(cfg, space, run_dir, objective)
+            if tuner_trials > 0:
+                backend = backends.get(cfg.tuner)
+                backend(space, objective, cfg.replace(trials=tuner_trials), run_dir)
         except BudgetTooTight as e:  # keep what finished: rank and report it, then say why
             stopped = e
+        except RestartForMemory as e:  # the command line starts the search again
+            restarting = e
+        except KeyboardInterrupt:  # Ctrl-C: the same, and the next run resumes
+            interrupted = True
+    if restarting is not None:
+        restarting.run_name = name
+        raise restarting
     board = report.board([report.load_run(run_dir)])
     report.print_board(board, console)
     try:
@@ -192,4 +212,47 @@ def run(cfg: RunConfig, console=None) -> dict[str, Any]:
                       highlight=False, markup=False)
     if stopped is not None:
         raise stopped
+    if interrupted:
+        n = sum(1 for t in board["trials"] if t["status"] != INFEASIBLE)
+        raise SearchInterrupted(f"interrupted: {n} finished trial(s) kept and ranked in "
+                                f"{run_dir}; the same command resumes the search")
     return board
+
+
+def _finished_record(run_dir: Path, trial_id: str, values: dict[str, Any],
+                     train: dict[str, Any]) -> TrialRecord | None:
+    """The record of a trial that finished with these values and training arguments, if
+    any: a worker killed after writing it and before its tuner heard re-runs the trial."""
+    path = run_dir / "trials" / trial_id / "record.json"
+    if not path.exists():
+        return None
+    try:
+        r = TrialRecord.load(path)
+    except (OSError, ValueError, TypeError):
+        return None
+    same = (json.loads(json.dumps(r.values)) == json.loads(json.dumps(values))
+            and r.initial_epoch == train.get("initial_epoch", 0)
+            and r.continues_trial == train.get("continues"))
+    return r if same else None
+
+
+def _reference(cfg: RunConfig, space, run_dir: Path, objective) -> int:
+    """Train the space's reference as trial 'ref' unless done; return how many trials it
+    takes from --trials (0 or 1: an over-budget reference does not count).
+
+    With several workers, the first to claim it trains it; the others count it as running.
+    """
+    if not cfg.reference or space.reference is None:
+        return 0
+    ref_dir = run_dir / "trials" / REFERENCE_ID
+    if (ref_dir / "record.json").exists():
+        ref = TrialRecord.load(ref_dir / "record.json")
+        return 0 if ref.status == INFEASIBLE else 1
+    claim = run_dir / "trials" / f".{REFERENCE_ID}.claim"
+    if not workers.claim(claim):
+        return 1  # another worker is training it
+    try:
+        ref = objective(REFERENCE_ID, dict(space.reference), is_reference=True)
+    finally:
+        workers.release(claim)
+    return 0 if ref.status == INFEASIBLE else 1

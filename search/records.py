@@ -35,6 +35,11 @@ class TrialRecord:
     reason: str | None = None  # why a trial failed or is infeasible (one line)
     traceback: str | None = None
     history: dict[str, list[float]] = field(default_factory=dict)  # per-epoch metrics
+    # Where training started and stopped, as 1-based epochs of the whole trial:
+    initial_epoch: int = 0  # epochs already trained before this trial (Hyperband's later rounds)
+    continues_trial: str | None = None  # the trial whose weights it started from (Hyperband)
+    resumed_from_epoch: int | None = None  # an interrupted run's backup restored after this epoch
+    pruned_at_epoch: int | None = None  # the epoch after which the pruner stopped it
 
     @property
     def tflite_float16_kib(self) -> float | None:
@@ -84,7 +89,12 @@ def _jsonable(obj: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
+def trial_order(trial_id: str) -> tuple[int, str]:
+    """Sort key of trial ids: numbers by value ("9" before "10", "007" as 7), then names."""
+    return (int(trial_id), trial_id) if trial_id.isdigit() else (10**18, trial_id)
+
+
 def load_records(run_dir: Path) -> list[TrialRecord]:
-    """Every trial record of a run folder, in trial order."""
-    out = [TrialRecord.load(p) for p in sorted(Path(run_dir).glob("trials/*/record.json"))]
-    return sorted(out, key=lambda r: (not r.is_reference, r.trial_id))
+    """Every trial record of a run folder, the reference first, then in trial order."""
+    out = [TrialRecord.load(p) for p in Path(run_dir).glob("trials/*/record.json")]
+    return sorted(out, key=lambda r: (not r.is_reference, trial_order(r.trial_id)))

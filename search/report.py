@@ -73,6 +73,7 @@ from search.records import (
     STATUSES,
     TrialRecord,
     load_records,
+    trial_order,
 )
 
 SCHEMA_VERSION = 1
@@ -137,7 +138,7 @@ def load_run(run_dir: str | Path) -> RunData:
                 records.append(TrialRecord.load(p))
             except (OSError, ValueError, TypeError) as e:
                 problems.append(f"{p.relative_to(path)}: unreadable ({type(e).__name__}: {e})")
-        records.sort(key=lambda r: (not r.is_reference, r.trial_id))
+        records.sort(key=lambda r: (not r.is_reference, trial_order(r.trial_id)))
     baseline = _read_json(path / "baseline.json", problems)
     if not baseline:  # runs from before baseline.json: the leaderboard kept it
         baseline = dict(_read_json(path / "leaderboard.json", problems).get("baseline") or {})

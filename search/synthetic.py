@@ -308,7 +308,17 @@ def generate(count: int, seed: int, cache_dir: Path | None = None) -> Path:
         digest.update(name.encode())
     info = {"generator_version": GENERATOR_VERSION, "count": count, "seed": seed,
             "names_sha256": digest.hexdigest()}
-    shutil.rmtree(folder, ignore_errors=True)
-    tmp.rename(folder)
-    manifest.write_text(json.dumps(info, indent=2) + "\n")
+    # Several workers may draw the same set at once: the files are identical, so the first
+    # complete folder wins and a complete folder is never removed under a reader's feet.
+    try:
+        tmp.rename(folder)  # atomic; fails if the folder exists and is not empty
+    except OSError:
+        if len(list(folder.glob("*.jpg"))) != count:  # a half-written one, left by a crash
+            shutil.rmtree(folder, ignore_errors=True)
+            tmp.rename(folder)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    write_manifest = manifest.with_name(f".{manifest.name}.tmp-{os.getpid()}")
+    write_manifest.write_text(json.dumps(info, indent=2) + "\n")
+    os.replace(write_manifest, manifest)
     return folder

@@ -6,8 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from search import builder, costs, pipeline, train
-from search.backends import kerastuner as ktb
+from search import backends, builder, costs, pipeline, train
 from search.errors import BudgetTooTight
 from search.records import COMPLETE, INFEASIBLE, load_records
 
@@ -53,7 +52,8 @@ def test_budget_names_the_figure_that_broke_it():
 def test_over_budget_candidates_are_never_trained(tiny_cfg, monkeypatch):
     fits = []
     real_fit = train._fit
-    monkeypatch.setattr(train, "_fit", lambda *a, **k: (fits.append(a[3]), real_fit(*a, **k)))
+    monkeypatch.setattr(train, "_fit",
+                        lambda *a, **k: (fits.append(a[3].name), real_fit(*a, **k))[1])
     cfg = tiny_cfg.replace(trials=2, max_kib=40.0, run_name="budget")
     board = pipeline.run(cfg)
     run_dir = Path(cfg.results_dir) / "budget"
@@ -75,7 +75,7 @@ def test_over_budget_candidates_are_never_trained(tiny_cfg, monkeypatch):
 
 
 def test_impossible_budget_stops_the_search_and_keeps_the_leaderboard(tiny_cfg, monkeypatch):
-    monkeypatch.setattr(ktb, "MAX_INFEASIBLE_STREAK", 4)
+    monkeypatch.setattr(backends, "MAX_INFEASIBLE_STREAK", 4)
     cfg = tiny_cfg.replace(trials=3, max_params=10, run_name="tight", reference=False)
     with pytest.raises(BudgetTooTight, match="4 candidates in a row were infeasible"):
         pipeline.run(cfg)

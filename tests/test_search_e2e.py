@@ -1,4 +1,4 @@
-"""The real thing, small: synthetic JPEGs -> KerasTuner search -> leaderboard -> TFLite export."""
+"""The real thing, small: synthetic JPEGs -> search (TPE) -> leaderboard -> TFLite export."""
 
 import json
 from pathlib import Path
@@ -35,7 +35,7 @@ def test_search_trains_candidates_and_writes_a_ranked_leaderboard(finished_run, 
     best = next(t for t in saved["trials"] if t["trial_id"] == saved["best_trial"])
     assert best["val_mae"] == min(t["val_mae"] for t in done)
     for name in ("config.json", "dataset.json", "space.json", "baseline.json",
-                 "tuner/oracle.json", "leaderboard.md", "leaderboard.csv", "pareto.png",
+                 "optuna.journal", "leaderboard.md", "leaderboard.csv", "pareto.png",
                  "report.html"):
         assert (run_dir / name).is_file(), name
     assert (run_dir / "report.html").read_text().count('<tr class="') == tiny_cfg.trials

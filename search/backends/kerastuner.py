@@ -3,28 +3,39 @@
 The oracle proposes and records; the tuner only runs trials. KerasTuner's own state
 (``oracle.json``, one ``trial.json`` per trial) lives in ``<run>/tuner/``, so a run with the
 same name picks up where it stopped; our own records live in ``<run>/trials/<id>/``.
+
+Oracles (``--tuner``): ``random``, ``bayesian`` (a Gaussian process) and ``hyperband``. All
+three minimise validation MAE only; parameters and TFLite size are recorded and ranked
+afterwards. Hyperband's trials carry ``tuner/epochs`` and ``tuner/initial_epoch``: a later
+round continues the weights of the trial named in ``tuner/trial_id`` from that epoch, which
+the objective receives as ``epochs``, ``initial_epoch`` and ``continues``.
+
+Interrupted trials: KerasTuner saves the oracle with the trial it handed out marked as
+ongoing; on reload it puts that trial in its retry queue, so the next run re-runs the same
+trial id with the same values, and the trial resumes from its epoch backup.
+
+Many machines: KerasTuner's own chief/worker mode (a gRPC oracle server) works unchanged
+through the environment: ``KERASTUNER_ORACLE_IP``, ``KERASTUNER_ORACLE_PORT`` and
+``KERASTUNER_TUNER_ID`` (``chief`` for the process that only serves the oracle, a distinct
+id per worker; the default here is ``tuner0``). See the README.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import keras_tuner as kt
 
-from search.errors import BudgetTooTight
+from search import backends
+from search.errors import BudgetTooTight, UserError
 from search.records import COMPLETE, INFEASIBLE, TrialRecord, load_records
 from search.space import Param, Space
 
-Objective = Callable[[str, dict[str, Any]], TrialRecord]
-
-#: Over-budget candidates proposed in a row before the search gives up. They cost a build
-#: and (for size or latency budgets) two conversions each, never an epoch, and do not count
-#: towards --trials. KerasTuner's own max_model_size gives up after 5.
-MAX_INFEASIBLE_STREAK = 100
+#: Hyperband's reduction factor: each round keeps a third of the trials, trained 3x longer.
+HYPERBAND_FACTOR = 3
 
 
 class _Stop(kt.errors.FatalError):
@@ -66,26 +77,39 @@ def _plain(v: Any) -> Any:
     return v.item() if hasattr(v, "item") else v
 
 
-def make_tuner(space: Space, objective: Objective, cfg, run_dir: Path):
+def hyperband_args(hp_values: dict[str, Any]) -> dict[str, Any]:
+    """The objective's training arguments from a Hyperband trial's ``tuner/*`` values."""
+    if "tuner/epochs" not in hp_values:
+        return {}
+    out: dict[str, Any] = {"epochs": int(hp_values["tuner/epochs"]),
+                           "initial_epoch": int(hp_values.get("tuner/initial_epoch", 0))}
+    if hp_values.get("tuner/trial_id") is not None:
+        out["continues"] = str(hp_values["tuner/trial_id"])
+    else:
+        out["initial_epoch"] = 0  # a fresh model starts at epoch 0, whatever the round
+    return out
+
+
+def make_tuner(space: Space, objective: backends.Objective, cfg, run_dir: Path):
+    streak = backends.InfeasibleStreak()
+
     class AgeTuner(kt.Tuner):
         """Runs one candidate per trial through the shared objective."""
 
-        streak = 0  # over-budget candidates in a row
-
         def run_trial(self, trial, *args, **kwargs):
-            values = values_from(space, trial.hyperparameters)
-            record = objective(trial.trial_id, values)
+            hp = trial.hyperparameters
+            values = values_from(space, hp)
+            record = objective(trial.trial_id, values, **hyperband_args(dict(hp.values)))
             if record.status == INFEASIBLE:
                 # Not a trial the user asked for: propose another in its place.
                 self.oracle.max_trials += 1
-                self.streak += 1
-                if self.streak >= MAX_INFEASIBLE_STREAK:
-                    raise _Stop(f"{self.streak} candidates in a row were infeasible (last: "
-                                f"{record.reason}); loosen the budget or narrow the space")
-            else:
-                self.streak = 0
+            try:
+                streak.update(record)
+            except BudgetTooTight as e:
+                raise _Stop(str(e)) from None
             if record.status != COMPLETE:
-                # Recorded by us already; tell the oracle not to retry it.
+                # Recorded by us already; tell the oracle not to retry it. Pruned trials too:
+                # their MAE is a partial one, and Hyperband must not continue them.
                 raise kt.errors.FailedTrialError(f"{record.status}: {record.reason}")
             return {
                 "val_mae": record.val_mae,
@@ -105,20 +129,34 @@ def make_tuner(space: Space, objective: Objective, cfg, run_dir: Path):
     # Infeasible trials recorded earlier (a resumed run) did not count either.
     infeasible = sum(1 for r in load_records(run_dir)
                      if r.status == INFEASIBLE and not r.is_reference)
-    objective_ = kt.Objective("val_mae", direction="min")
-    common = dict(objective=objective_, max_trials=cfg.trials + infeasible, seed=cfg.seed,
+    max_trials = cfg.trials + infeasible
+    common = dict(objective=kt.Objective("val_mae", direction="min"), seed=cfg.seed,
                   hyperparameters=hyperparameters(space), tune_new_entries=False,
                   max_consecutive_failed_trials=10**9)
     if cfg.tuner == "bayesian":
-        oracle = kt.oracles.BayesianOptimizationOracle(**common)
+        try:
+            oracle = kt.oracles.BayesianOptimizationOracle(max_trials=max_trials, **common)
+        except ImportError:
+            raise UserError("--tuner bayesian needs scipy and scikit-learn; install them with "
+                            "pip install 'keras-tuner[bayesian]' (or pip install -e .)") from None
+    elif cfg.tuner == "hyperband":
+        # Iterations without end: --trials is what stops it, as for the other oracles.
+        oracle = kt.oracles.HyperbandOracle(max_epochs=cfg.epochs, factor=HYPERBAND_FACTOR,
+                                            hyperband_iterations=10**6, **common)
+        oracle.max_trials = max_trials
     else:
-        oracle = kt.oracles.RandomSearchOracle(**common)
+        oracle = kt.oracles.RandomSearchOracle(max_trials=max_trials, **common)
     return AgeTuner(oracle=oracle, directory=str(run_dir), project_name="tuner",
                     overwrite=cfg.overwrite)
 
 
-def search(space: Space, objective: Objective, cfg, run_dir: Path) -> list[TrialRecord]:
+def search(space: Space, objective: backends.Objective, cfg,
+           run_dir: Path) -> list[TrialRecord]:
     """Run (or resume) the search; return every trial record of the run."""
+    if cfg.storage:
+        raise UserError(f"--storage is for the Optuna tuners (tpe, nsga2), not --tuner "
+                        f"{cfg.tuner}; KerasTuner shares a search through its chief/worker "
+                        "mode (see the README)")
     os.environ.setdefault("KERASTUNER_TUNER_ID", "tuner0")
     # KerasTuner prints the traceback of every failed trial to stderr; ours are recorded in
     # each trial's record.json instead, and infeasible candidates are not errors at all.
@@ -131,3 +169,17 @@ def search(space: Space, objective: Objective, cfg, run_dir: Path) -> list[Trial
     except _Stop as e:
         raise BudgetTooTight(str(e)) from None
     return load_records(run_dir)
+
+
+def sample_values(space: Space, n: int, seed: int = 0) -> list[dict[str, Any]]:
+    """``n`` candidates as KerasTuner's random oracle draws them (no training)."""
+    oracle = kt.oracles.RandomSearchOracle(hyperparameters=hyperparameters(space), seed=seed,
+                                           tune_new_entries=False)
+    out = []
+    for i in range(n):
+        response = oracle.populate_space(str(i))
+        if response["status"] != "RUNNING":
+            break
+        values = response["values"]
+        out.append(space.active_values(lambda p, v=values: _plain(v[p.name])))
+    return out

@@ -1,0 +1,321 @@
+"""Optuna backend: multi-objective TPE or NSGA-II, one study shared by any number of workers.
+
+The study minimises three objectives, as the leaderboard ranks them: validation MAE (years),
+parameters, and TFLite float16 bytes. Its name is the run's name and it lives in a storage
+that every worker opens (``--storage``):
+
+- default: a journal file, ``<run>/optuna.journal`` (``JournalStorage`` +
+  ``JournalFileBackend``), for several processes on one machine or a shared file system;
+  Optuna's FAQ advises against SQLite for parallel workers;
+- an RDB URL, ``postgresql://user:password@host/db`` for many machines (or
+  ``sqlite:///file.db`` for one process);
+- a path to another journal file.
+
+The same command started N times shares one search: each worker asks the study for a
+trial, so no trial is run twice; trial folders are keyed by Optuna's trial number
+(``trials/007/``), which the storage hands out once, so workers never collide.
+
+Counting (``--trials N`` in total): complete, pruned and failed trials count, and so do the
+trials running or waiting in any worker. Infeasible candidates are told as FAIL with
+user attribute ``agesearch_status = "infeasible"`` and do not count (the samplers learn
+nothing from them; :data:`~search.backends.MAX_INFEASIBLE_STREAK` in a row stop the search).
+When two workers take the last slot at the same moment, the one with the higher trial number
+gives its trial up (told FAIL as ``surplus``) and stops.
+
+Interruptions: on Ctrl-C the running trial is told FAIL (``interrupted``) and its values are
+enqueued again (``study.enqueue_trial``) with the same trial folder, so the next worker to
+ask runs it and resumes from its epoch backup. A worker killed outright (``kill -9``, power
+loss) leaves its trial RUNNING; any worker that starts later on the same host sees that
+the process is gone, fails the trial and enqueues it the same way. A worker that died on
+another machine cannot be checked: start a worker on that machine again to recover it.
+
+Samplers: one fresh sampler per trial, seeded from (``--seed``, trial number), so one worker
+is reproducible and parallel workers do not propose the same random candidates; the
+sampler's state is the study in storage. TPE uses ``constant_liar`` (running trials count
+as bad guesses, so parallel workers spread out) and starts with max(4, min(10, N // 3))
+random trials; NSGA-II's population is max(4, min(50, N // 3)).
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.trial import TrialState
+
+from search import backends, workers
+from search.errors import UserError
+from search.records import COMPLETE, FAILED, PRUNED, TrialRecord, load_records
+from search.space import Param, Space
+
+#: The study's objectives, all minimised, in order.
+METRICS = ("val_mae", "params", "tflite_float16_bytes")
+STATUS = "agesearch_status"  # user attribute: the record's status, set when told
+TRIAL_ID = "agesearch_trial_id"  # user attribute: the trial's folder under trials/
+WORKER = "agesearch_worker"  # user attribute: host:pid of the worker running it
+RETRY_OF = "agesearch_retry_of"  # user attribute: the interrupted trial's number
+JOURNAL = "optuna.journal"
+
+
+def folder_name(number: int) -> str:
+    """Trial folder of Optuna trial ``number``: ``7`` -> ``"007"``."""
+    return f"{number:03d}"
+
+
+# --- storage ----------------------------------------------------------------------------
+
+
+def storage_for(url: str | None, run_dir: Path):
+    """The Optuna storage of ``--storage`` (None: the run folder's journal file)."""
+    from optuna.storages import JournalStorage, RDBStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    if not url:
+        return JournalStorage(JournalFileBackend(str(Path(run_dir) / JOURNAL)))
+    if "://" not in url:
+        path = Path(url)
+        if not path.parent.is_dir():
+            raise UserError(f"--storage {url!r}: folder {str(path.parent)!r} does not exist; "
+                            "expected a journal file path or an RDB URL (postgresql://...)")
+        return JournalStorage(JournalFileBackend(str(path)))
+    scheme = url.split("://", 1)[0].split("+", 1)[0]
+    if scheme not in ("postgresql", "mysql", "sqlite"):
+        raise UserError(f"--storage {url!r}: unknown scheme {scheme!r}; expected "
+                        "postgresql://, mysql://, sqlite:/// or a journal file path")
+    try:
+        return RDBStorage(url)
+    except ImportError as e:
+        driver = {"postgresql": "psycopg2-binary", "mysql": "PyMySQL"}.get(scheme, e.name)
+        raise UserError(f"--storage {url!r} needs the {e.name!r} module; install it "
+                        f"(pip install {driver})") from None
+    except Exception as e:  # sqlalchemy's OperationalError and friends: a bad URL or server
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+        raise UserError(f"--storage {url!r}: cannot open it ({first})") from None
+
+
+# --- samplers ---------------------------------------------------------------------------
+
+
+def _seed_for(seed: int, number: int) -> int:
+    return int(np.random.SeedSequence([seed & 0xFFFFFFFF, number]).generate_state(1)[0])
+
+
+def make_sampler(name: str, seed: int, trials: int, startup: int | None = None):
+    """The sampler of ``--tuner name``, reseeded per trial (see the module docstring)."""
+    startup = max(4, min(10, trials // 3)) if startup is None else startup
+    population = max(4, min(50, trials // 3))
+
+    def make(s: int):
+        with warnings.catch_warnings():  # constant_liar is marked experimental
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            if name == "tpe":
+                return optuna.samplers.TPESampler(seed=s, n_startup_trials=startup,
+                                                  constant_liar=True)
+            if name == "nsga2":
+                return optuna.samplers.NSGAIISampler(seed=s, population_size=population)
+        raise UserError(f"unknown Optuna --tuner {name!r}; known: "
+                        f"{', '.join(backends.OPTUNA_TUNERS)}")
+
+    return _PerTrialSeed(make, seed)
+
+
+class _PerTrialSeed(optuna.samplers.BaseSampler):
+    """Delegates each trial to a fresh sampler seeded from (seed, trial number).
+
+    Two workers with one ``--seed`` would otherwise draw the same random candidates; and a
+    single worker stays reproducible, as a trial's draws depend on its number only.
+    """
+
+    def __init__(self, make, seed: int):
+        self._make, self._seed = make, seed
+        self._inner = make(seed)
+
+    def before_trial(self, study, trial) -> None:
+        self._inner = self._make(_seed_for(self._seed, trial.number))
+        self._inner.before_trial(study, trial)
+
+    def infer_relative_search_space(self, study, trial):
+        return self._inner.infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study, trial, search_space):
+        return self._inner.sample_relative(study, trial, search_space)
+
+    def sample_independent(self, study, trial, param_name, param_distribution):
+        return self._inner.sample_independent(study, trial, param_name, param_distribution)
+
+    def after_trial(self, study, trial, state, values) -> None:
+        self._inner.after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self._inner.reseed_rng()
+
+
+# --- the space as suggest_* calls -------------------------------------------------------
+
+
+def suggest(trial, p: Param) -> Any:
+    """One parameter's value from an Optuna trial, with the same domain as KerasTuner's."""
+    if p.type == "int":
+        step = int(p.step or 1)
+        if p.log and step != 1:  # Optuna has no stepped log ints: the grid as a choice
+            return trial.suggest_categorical(p.name, list(p.domain()))
+        return trial.suggest_int(p.name, int(p.low), int(p.high), step=step, log=p.log)
+    if p.type == "float":
+        if p.log and p.step:
+            raise UserError(f"params.{p.name}: a float with both 'step' and 'log' is not "
+                            "supported by the Optuna tuners; drop one")
+        return float(trial.suggest_float(p.name, float(p.low), float(p.high), step=p.step,
+                                         log=p.log))
+    if p.type == "choice":
+        return trial.suggest_categorical(p.name, list(p.values))
+    if p.type == "bool":
+        return bool(trial.suggest_categorical(p.name, [False, True]))
+    raise ValueError(p.type)  # pragma: no cover - the space loader rejects other types
+
+
+def values_of(space: Space, trial) -> dict[str, Any]:
+    """Complete candidate values; parameters whose ``when`` fails are never suggested."""
+    return space.active_values(lambda p: suggest(trial, p))
+
+
+def sample_values(space: Space, n: int, seed: int = 0) -> list[dict[str, Any]]:
+    """``n`` candidates as the TPE sampler's random start draws them (no training)."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(directions=["minimize"] * len(METRICS),
+                                sampler=make_sampler("tpe", seed, n, startup=n))
+    out = []
+    for _ in range(n):
+        trial = study.ask()
+        out.append(values_of(space, trial))
+        study.tell(trial, state=TrialState.FAIL)
+    return out
+
+
+# --- counting and recovery ---------------------------------------------------------------
+
+
+def counts(t) -> bool:
+    """Whether a trial counts towards --trials (running and waiting ones do, for now)."""
+    if t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING,
+                   TrialState.WAITING):
+        return True
+    return t.state == TrialState.FAIL and t.user_attrs.get(STATUS) == FAILED
+
+
+def _surplus(study, number: int, limit: int) -> bool:
+    """Whether trial ``number`` is beyond the first ``limit`` counted trials."""
+    counted = sorted(t.number for t in study.get_trials(deepcopy=False) if counts(t))
+    return number not in counted[:limit]
+
+
+def _requeue(study, params: dict[str, Any], trial_id: str, number: int) -> None:
+    study.enqueue_trial(params, user_attrs={TRIAL_ID: trial_id, RETRY_OF: number})
+
+
+def recover_stale(study) -> list[str]:
+    """Fail the RUNNING trials of dead workers on this host and enqueue their values again
+    (same trial folder); return their trial folders."""
+    trials = study.get_trials(deepcopy=False)
+    retried = {t.user_attrs.get(RETRY_OF) for t in trials}
+    out = []
+    for t in trials:
+        worker = t.user_attrs.get(WORKER)
+        if t.state != TrialState.RUNNING or worker is None or t.number in retried:
+            continue
+        if not workers.is_dead(worker):
+            continue
+        try:  # as optuna.storages.fail_stale_trials: exactly one worker wins this
+            study._storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue
+        folder = t.user_attrs.get(TRIAL_ID, folder_name(t.number))
+        _requeue(study, t.params, folder, t.number)
+        out.append(folder)
+    return out
+
+
+def _tell(study, trial, record: TrialRecord) -> None:
+    trial.set_user_attr(STATUS, record.status)
+    if record.reason:
+        trial.set_user_attr("agesearch_reason", record.reason[:300])
+    if record.status == COMPLETE:
+        study.tell(trial, [float(record.val_mae), float(record.params),
+                           float(record.tflite_float16_bytes)])
+    elif record.status == PRUNED:
+        study.tell(trial, state=TrialState.PRUNED)
+    else:  # failed (counts) or infeasible (does not): see STATUS
+        study.tell(trial, state=TrialState.FAIL)
+
+
+def _check_storage_matches(study, run_dir: Path) -> None:
+    """A run folder with trials but an empty study: the storage is not the run's."""
+    if study.get_trials(deepcopy=False):
+        return
+    done = [r.trial_id for r in load_records(run_dir) if not r.is_reference]
+    if done:
+        raise UserError(f"run {run_dir.name!r} has {len(done)} trial(s) but its --storage "
+                        f"holds no study {run_dir.name!r} with trials; pass the --storage the "
+                        "run was started with, or --overwrite to start over")
+
+
+# --- the search ---------------------------------------------------------------------------
+
+
+def open_study(cfg, run_dir: Path):
+    """The run's study (created on first use; every worker loads the same one)."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(storage=storage_for(cfg.storage, run_dir),
+                                study_name=run_dir.name,
+                                sampler=make_sampler(cfg.tuner, cfg.seed, cfg.trials),
+                                directions=["minimize"] * len(METRICS), load_if_exists=True)
+    if len(study.directions) != len(METRICS):
+        raise UserError(f"--storage holds a study {run_dir.name!r} with "
+                        f"{len(study.directions)} objective(s), not this run's "
+                        f"{len(METRICS)}; use another --run-name or --storage")
+    if not study.metric_names:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(list(METRICS))
+    return study
+
+
+def search(space: Space, objective: backends.Objective, cfg,
+           run_dir: Path) -> list[TrialRecord]:
+    """Run (or join, or resume) the search; return every trial record of the run."""
+    study = open_study(cfg, run_dir)
+    _check_storage_matches(study, run_dir)
+    recover_stale(study)
+    streak = backends.InfeasibleStreak()
+    me = workers.worker_id()
+    while True:
+        trials = study.get_trials(deepcopy=False)
+        waiting = any(t.state == TrialState.WAITING for t in trials)  # interrupted ones
+        if not waiting and sum(counts(t) for t in trials) >= cfg.trials:
+            break
+        trial = study.ask()  # a waiting trial first, if any
+        if _surplus(study, trial.number, cfg.trials):  # another worker took the last slot
+            trial.set_user_attr(STATUS, "surplus")
+            study.tell(trial, state=TrialState.FAIL)
+            break
+        trial_id = trial.user_attrs.get(TRIAL_ID) or folder_name(trial.number)
+        trial.set_user_attr(TRIAL_ID, trial_id)
+        trial.set_user_attr(WORKER, me)
+        try:
+            values = values_of(space, trial)
+            record = objective(trial_id, values)
+        except KeyboardInterrupt:
+            # Run again, in the same folder (its backup), by whichever worker asks next.
+            _requeue(study, trial.params, trial_id, trial.number)
+            trial.set_user_attr(STATUS, "interrupted")
+            study.tell(trial, state=TrialState.FAIL)
+            raise
+        except BaseException:
+            trial.set_user_attr(STATUS, "error")
+            study.tell(trial, state=TrialState.FAIL)
+            raise
+        _tell(study, trial, record)
+        streak.update(record)
+    return load_records(run_dir)
