@@ -3,7 +3,7 @@
 What is exported (``python run_search.py export RUN_DIR``):
 
 - ``--trial best`` (the default: lowest validation MAE on the Pareto front), ``knee`` (see
-  :func:`search.pareto.knee`), a trial id, or several separated by commas; or a budget:
+  :func:`search.pareto.knee_trial`), a trial id, or several separated by commas; or a budget:
   ``--max-kib`` (TFLite float16 file size) and ``--max-latency-ms`` (host latency of the
   float16 file, one thread, measured here by converting candidates in order of validation MAE
   until one fits). A budget picks the lowest validation MAE that meets it.
