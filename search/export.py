@@ -60,9 +60,6 @@ DEFAULT_CALIBRATION_IMAGES = 200
 THREADS = (1, 4)  # interpreter threads latency is measured with
 CARD_SCHEMA_VERSION = 1
 
-# Kept for callers of the earlier API.
-tflite_predict = interpreter.predict
-
 
 # --------------------------------------------------------------------------- choosing
 
