@@ -87,6 +87,54 @@ def calibration_batches(images: np.ndarray) -> list[np.ndarray]:
     return batches
 
 
+def _configure(converter, quantize: str, calibration: np.ndarray | None) -> None:
+    """Set every option :func:`convert_saved_model` depends on, so one converter object
+    can convert to each format in turn (its SavedModel is loaded once) with the same bytes
+    as a fresh converter per format."""
+    import tensorflow as tf
+
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    converter.optimizations = [] if quantize == "float32" else [tf.lite.Optimize.DEFAULT]
+    converter.target_spec.supported_types = [tf.float16] if quantize == "float16" else []
+    converter.representative_dataset = None
+    converter.inference_input_type = tf.float32
+    converter.inference_output_type = tf.float32
+    if quantize == "int8":
+        batches = calibration_batches(calibration)
+        converter.representative_dataset = lambda: ([b] for b in batches)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.uint8
+
+
+def convert_saved_model_all(path: Path, quantizations: tuple[str, ...],
+                            calibration: np.ndarray | None = None) -> dict[str, bytes]:
+    """Convert a SavedModel to each of ``quantizations`` (see :func:`convert_saved_model`)
+    with one converter: the SavedModel is read once, not once per format."""
+    _quiet_tf()
+    import tensorflow as tf
+
+    for q in quantizations:  # bad arguments fail before any work
+        if q not in QUANTIZATIONS:
+            raise ValueError(f"quantize must be one of {QUANTIZATIONS}, got {q!r}")
+        if q == "int8" and calibration is None:
+            raise ValueError("int8 conversion needs calibration images")
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(path))
+    out = {}
+    for q in quantizations:
+        _configure(converter, q, calibration)
+        try:
+            with stderr_silenced():
+                blob = converter.convert()
+        except Exception as e:
+            allowed = "TFLite builtin ops" + (" with int8 kernels" if q == "int8" else "")
+            raise ConversionError(f"conversion to {q} failed: {_converter_reason(e)}; only "
+                                  f"{allowed} are allowed") from None
+        if q == "int8":
+            _check_pixel_input(blob)
+        out[q] = blob
+    return out
+
+
 def convert_saved_model(path: Path, quantize: str = "float32",
                         calibration: np.ndarray | None = None) -> bytes:
     """Convert a SavedModel to a TFLite flatbuffer in one of :data:`QUANTIZATIONS`.
@@ -97,41 +145,19 @@ def convert_saved_model(path: Path, quantize: str = "float32",
     0-255); uint8 pixels in, float32 years out. Only TFLite builtin ops are allowed (int8
     builtins for int8): a model that needs more raises :class:`ConversionError`.
     """
-    _quiet_tf()
-    import tensorflow as tf
-
-    if quantize not in QUANTIZATIONS:
-        raise ValueError(f"quantize must be one of {QUANTIZATIONS}, got {quantize!r}")
-    converter = tf.lite.TFLiteConverter.from_saved_model(str(path))
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    if quantize != "float32":
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    if quantize == "float16":
-        converter.target_spec.supported_types = [tf.float16]
-    elif quantize == "int8":
-        if calibration is None:
-            raise ValueError("int8 conversion needs calibration images")
-        batches = calibration_batches(calibration)
-        converter.representative_dataset = lambda: ([b] for b in batches)
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        converter.inference_input_type = tf.uint8
-        converter.inference_output_type = tf.float32
-    try:
-        with stderr_silenced():
-            blob = converter.convert()
-    except Exception as e:
-        allowed = "TFLite builtin ops" + (" with int8 kernels" if quantize == "int8" else "")
-        raise ConversionError(f"conversion to {quantize} failed: {_converter_reason(e)}; only "
-                              f"{allowed} are allowed") from None
-    if quantize == "int8":
-        _check_pixel_input(blob)
-    return blob
+    return convert_saved_model_all(path, (quantize,), calibration)[quantize]
 
 
 def to_tflite(model, quantize: str = "float32", calibration: np.ndarray | None = None) -> bytes:
     """Convert a Keras model to a TFLite flatbuffer (see :func:`convert_saved_model`)."""
+    return to_tflite_all(model, (quantize,), calibration)[quantize]
+
+
+def to_tflite_all(model, quantizations: tuple[str, ...],
+                  calibration: np.ndarray | None = None) -> dict[str, bytes]:
+    """A Keras model as TFLite flatbuffers, one per format, from one SavedModel export."""
     with saved_model(model) as path:
-        return convert_saved_model(path, quantize, calibration)
+        return convert_saved_model_all(path, quantizations, calibration)
 
 
 def _converter_reason(error: Exception) -> str:
@@ -232,37 +258,61 @@ def count_macs(model) -> int:
     return total
 
 
-def measure(model, values: Mapping[str, Any], input_shape: tuple[int, ...],
-            cache: CostCache | None = None, deploy_dtype: str = "float16",
-            with_latency: bool = True) -> Costs:
-    """Parameters, MACs, TFLite sizes (bytes) and host latency of a built, untrained model."""
-    key = architecture_key(values, input_shape)
-    if cache is not None:
-        hit = cache.get(key)
-        if hit is not None and (hit.latency_ms is not None or not with_latency):
-            return hit
-    t0 = time.perf_counter()
+def convert_measured(model, input_shape: tuple[int, ...]) -> dict[str, bytes]:
+    """The :data:`MEASURED` TFLite files of a built model, converted with distinct constant
+    weights (:func:`_distinct_weights`), so their sizes are those of the trained model's."""
     original = _distinct_weights(model)
     # Sizes do not depend on what calibration sees: a few random images do for int8.
     calibration = np.random.default_rng(0).uniform(0, 255, (4, *input_shape)).astype(np.float32)
     try:
-        with saved_model(model) as path:
-            blobs = {q: convert_saved_model(path, q, calibration if q == "int8" else None)
-                     for q in MEASURED}
+        return to_tflite_all(model, MEASURED, calibration)
     finally:
         model.set_weights(original)
+
+
+def costs_of(params: int, macs: int, sizes: Mapping[str, int], seconds: float,
+             input_shape: tuple[int, ...], deploy_dtype: str = "float16",
+             deploy_blob: bytes | None = None) -> Costs:
+    """Costs from counted and converted figures; with ``deploy_blob`` (the ``deploy_dtype``
+    file), its host latency is measured here (LiteRT, 1 thread, median of 30 after warm-up)
+    and the time it takes is added to ``seconds``."""
     lat = None
-    if with_latency:
+    if deploy_blob is not None:
         from search.interpreter import latency_ms
 
+        t0 = time.perf_counter()
         probe = np.random.default_rng(0).uniform(0, 255, input_shape).astype(np.float32)
-        lat = latency_ms(blobs[deploy_dtype], probe, threads=1, runs=30)
-    costs = Costs(params=int(model.count_params()),
-                  tflite_float32_bytes=len(blobs["float32"]),
-                  tflite_float16_bytes=len(blobs["float16"]),
-                  tflite_int8_bytes=len(blobs["int8"]),
-                  seconds=time.perf_counter() - t0, macs=count_macs(model), latency_ms=lat,
-                  latency_dtype=deploy_dtype if with_latency else None)
+        lat = latency_ms(deploy_blob, probe, threads=1, runs=30)
+        seconds += time.perf_counter() - t0
+    return Costs(params=int(params), tflite_float32_bytes=int(sizes["float32"]),
+                 tflite_float16_bytes=int(sizes["float16"]),
+                 tflite_int8_bytes=int(sizes["int8"]), seconds=seconds, macs=int(macs),
+                 latency_ms=lat, latency_dtype=deploy_dtype if lat is not None else None)
+
+
+def cached(cache: CostCache | None, key: str, with_latency: bool = True) -> Costs | None:
+    """A cache entry that has every figure asked for, or None."""
+    hit = cache.get(key) if cache is not None else None
+    if hit is not None and (hit.latency_ms is not None or not with_latency):
+        return hit
+    return None
+
+
+def measure(model, values: Mapping[str, Any], input_shape: tuple[int, ...],
+            cache: CostCache | None = None, deploy_dtype: str = "float16",
+            with_latency: bool = True) -> Costs:
+    """Parameters, MACs, TFLite sizes (bytes) and host latency of a built, untrained model,
+    measured in this process (:mod:`search.cost_worker` measures them in another one while
+    the model trains)."""
+    key = architecture_key(values, input_shape)
+    hit = cached(cache, key, with_latency)
+    if hit is not None:
+        return hit
+    t0 = time.perf_counter()
+    blobs = convert_measured(model, input_shape)
+    costs = costs_of(model.count_params(), count_macs(model),
+                     {q: len(b) for q, b in blobs.items()}, time.perf_counter() - t0,
+                     input_shape, deploy_dtype, blobs[deploy_dtype] if with_latency else None)
     if cache is not None:
         cache.put(key, costs)
     return costs
@@ -277,6 +327,12 @@ class Budget:
     max_latency_ms: float | None = None
     max_macs: int | None = None
     deploy_dtype: str = "float16"
+
+    @property
+    def needs_conversion(self) -> bool:
+        """Whether a candidate's fit depends on figures only a conversion gives (size,
+        latency): then they are measured before it trains, not while."""
+        return self.max_kib is not None or self.max_latency_ms is not None
 
     @property
     def active(self) -> bool:

@@ -225,9 +225,7 @@ def split_images(data, split: str, count: int | None,
 def convert(model, quantize: Sequence[str], calibration: np.ndarray | None = None
             ) -> dict[str, bytes]:
     """TFLite files (bytes) of ``model`` in each format, from one SavedModel export."""
-    with costs.saved_model(model) as path:
-        return {q: costs.convert_saved_model(path, q, calibration if q == "int8" else None)
-                for q in quantize}
+    return costs.to_tflite_all(model, tuple(quantize), calibration)
 
 
 def verify(blob: bytes, quantize: str, images: np.ndarray, ages: np.ndarray,
