@@ -91,6 +91,10 @@ def search_parser() -> argparse.ArgumentParser:
     p.add_argument("--trials", type=_positive_int, default=_D.trials,
                    help="candidate models to train, in total (the reference and a resumed run's "
                         "earlier trials count; over-budget candidates do not)")
+    p.add_argument("--max-minutes", type=_positive_number, default=_D.max_minutes,
+                   help="wall-clock budget: start no trial after this many minutes (the "
+                        "running one finishes); the search stops at this or --trials, "
+                        "whichever comes first")
     p.add_argument("--no-reference", dest="reference", action="store_false",
                    help="do not train the space's reference (the seed's recipe) as trial 'ref'")
     p.add_argument("--epochs", type=_positive_int, default=_D.epochs,
@@ -134,6 +138,10 @@ def search_parser() -> argparse.ArgumentParser:
                    help="restart the search process in place (the run resumes) when its "
                         "memory grows more than this fraction above its level after trial 2 "
                         "(TensorFlow keeps a few MiB of every trial); 0: never")
+    p.add_argument("--costs-first", dest="costs_aside", action="store_false",
+                   help="convert each candidate to TFLite (sizes, latency) in the search process "
+                        "before it trains, as budgets on size or latency always do (default: "
+                        "in a second process while it trains, which saves 1-2 s a trial)")
     p.add_argument("--storage", default=_D.storage,
                    help="Optuna tuners: the storage that workers share, an RDB URL "
                         "(postgresql://user:password@host/db) or a journal file path "
@@ -337,10 +345,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         except RestartForMemory as e:
             print(str(e), file=sys.stderr, flush=True)
             sys.stdout.flush()
+            from search import cost_worker
+
+            cost_worker.close_shared()  # execv keeps no child: stop it, the new image starts one
             if e.baseline is not None:
                 from search.memory import BASELINE_ENV
 
                 os.environ[BASELINE_ENV] = f"{e.baseline:.1f}"
+            if e.deadline is not None:  # --max-minutes counts from the first start
+                os.environ[pipeline.DEADLINE_ENV] = f"{e.deadline:.3f}"
             # Same process id, same arguments: the run resumes (workers keep their identity).
             os.execv(sys.executable, [sys.executable, *restart_argv(sys.orig_argv[1:],
                                                                     e.run_name)])

@@ -25,6 +25,10 @@ class RunConfig:
     tuner: str = "tpe"
     trials: int = 6  # candidate models trained in the search, in total (reference included)
     reference: bool = True  # train the space's [reference] (the seed's recipe) as trial "ref"
+    # Wall-clock budget: start no trial after this many minutes of the search (one running
+    # then finishes); None: no limit. The search stops at whichever of this and --trials
+    # comes first.
+    max_minutes: float | None = None
     # --- data --------------------------------------------------------------------------
     data_dir: str | None = None  # a UTKFace folder; None = the embedded synthetic faces
     synthetic_images: int = 2400  # size of the embedded synthetic set
@@ -60,6 +64,10 @@ class RunConfig:
     # The command line restarts the search process in place (same run, resumed) when its
     # memory grows more than this fraction above its level after trial 2; 0 = never.
     max_memory_growth: float = 0.1
+    # Convert candidates to TFLite in a second process while they train (search.cost_worker),
+    # unless a size or latency budget needs the figures first; False: in the search process,
+    # before each trial trains.
+    costs_aside: bool = True
     cache_dir: str | None = None  # synthetic faces cache; None = $AGESEARCH_CACHE or ~/.cache
     verbose: int = 1
     extra: dict[str, Any] = field(default_factory=dict)

@@ -18,19 +18,27 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import os
 import re
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from search import backends, report, workers
+from search import backends, cost_worker, report, workers
 from search import data as data_mod
 from search import space as space_mod
 from search.config import RunConfig
 from search.costs import Budget, CostCache
-from search.errors import BudgetTooTight, RestartForMemory, SearchInterrupted, UserError
+from search.errors import (
+    BudgetTooTight,
+    RestartForMemory,
+    SearchInterrupted,
+    TimeBudgetSpent,
+    UserError,
+)
 from search.memory import MemoryGuard
 from search.progress import SearchProgress
 from search.pruning import Pruner
@@ -61,12 +69,31 @@ def median_baseline(train_ages: np.ndarray, val_ages: np.ndarray,
     }
 
 
+#: Where a restarted process (memory) finds the --max-minutes deadline of the first start.
+DEADLINE_ENV = "AGESEARCH_DEADLINE"
+
+
+def _deadline(cfg: RunConfig) -> float | None:
+    """``time.time()`` after which no trial starts: --max-minutes from now, or from the
+    first start of a process that restarted itself."""
+    inherited = os.environ.pop(DEADLINE_ENV, None)
+    if cfg.max_minutes is None:
+        return None
+    try:
+        return float(inherited) if inherited else time.time() + 60 * cfg.max_minutes
+    except ValueError:
+        return time.time() + 60 * cfg.max_minutes
+
+
 def _check_budget(cfg: RunConfig) -> None:
     for flag, value, low in (("--trials", cfg.trials, 1), ("--epochs", cfg.epochs, 1),
                              ("--patience", cfg.patience, 1),
                              ("--synthetic-images", cfg.synthetic_images, 3)):
         if value < low:
             raise UserError(f"{flag} must be at least {low}, got {value}")
+    if cfg.max_minutes is not None and not cfg.max_minutes > 0:
+        raise UserError(f"--max-minutes must be a positive number of minutes, got "
+                        f"{cfg.max_minutes}")
 
 
 def _prepare_run_dir(cfg: RunConfig, run_dir: Path, fingerprint: dict[str, Any]) -> None:
@@ -125,6 +152,7 @@ def run(cfg: RunConfig, console=None, restart: bool = False) -> dict[str, Any]:
 
     console = console or Console()
     _check_budget(cfg)
+    deadline = _deadline(cfg)
     space = space_mod.load(cfg.space)
     if cfg.image_size:  # --image-size fixes the resolution the space would search
         space = space.pinned({"image_size": cfg.image_size})
@@ -134,6 +162,12 @@ def run(cfg: RunConfig, console=None, restart: bool = False) -> dict[str, Any]:
                   f"tuner {cfg.tuner}, {cfg.trials} trials x up to {cfg.epochs} epochs, "
                   + (f"{cfg.image_size} px" if cfg.image_size else
                      _resolutions(space)))
+    budget = Budget(max_params=cfg.max_params, max_kib=cfg.max_kib,
+                    max_latency_ms=cfg.max_latency_ms, max_macs=cfg.max_macs,
+                    deploy_dtype=cfg.deploy_dtype)
+    # started before the data loads, so its TensorFlow import overlaps the loading
+    worker = (cost_worker.shared() if cfg.costs_aside and not budget.needs_conversion
+              else None)
     data = data_mod.load(cfg)
     acc = data.account
     console.print(f"data: {acc.source} - {acc.used} images used "
@@ -150,13 +184,10 @@ def run(cfg: RunConfig, console=None, restart: bool = False) -> dict[str, Any]:
 
     baseline = median_baseline(data.ages("train"), data.ages("val"), data.ages("test"))
     write_json_atomic(run_dir / "baseline.json", baseline)
-    budget = Budget(max_params=cfg.max_params, max_kib=cfg.max_kib,
-                    max_latency_ms=cfg.max_latency_ms, max_macs=cfg.max_macs,
-                    deploy_dtype=cfg.deploy_dtype)
     progress = SearchProgress(console, total=cfg.trials, epochs=cfg.epochs, run_dir=run_dir)
     ctx = TrialContext(data=data, epochs=cfg.epochs, patience=cfg.patience, seed=cfg.seed,
                        run_dir=run_dir, cost_cache=CostCache(run_dir / "costs.json"),
-                       budget=budget, verbose=0, extra_callbacks=progress.callbacks,
+                       cost_worker=worker, budget=budget, verbose=0, extra_callbacks=progress.callbacks,
                        pruner=(Pruner(run_dir, cfg.prune_margin).for_trial if cfg.prune
                                else None))
 
@@ -168,6 +199,8 @@ def run(cfg: RunConfig, console=None, restart: bool = False) -> dict[str, Any]:
         if done is not None:  # finished before a kill that came before the tuner heard
             progress.print(f"trial {trial_id}: {done.status} already, record kept")
             return done
+        if deadline is not None and time.time() >= deadline:
+            raise TimeBudgetSpent(f"--max-minutes {cfg.max_minutes:g} spent")
         if guard is not None:
             guard.check()  # before any work: the tuner hands this trial out again
         progress.trial_started(trial_id, values)
@@ -181,6 +214,7 @@ def run(cfg: RunConfig, console=None, restart: bool = False) -> dict[str, Any]:
     stopped: UserError | None = None
     interrupted = False
     restarting: RestartForMemory | None = None
+    out_of_time = False
     with progress:
         try:
             tuner_trials = cfg.trials - _reference(cfg, space, run_dir, objective)
@@ -191,10 +225,13 @@ def run(cfg: RunConfig, console=None, restart: bool = False) -> dict[str, Any]:
             stopped = e
         except RestartForMemory as e:  # the command line starts the search again
             restarting = e
+        except TimeBudgetSpent:  # --max-minutes: a normal end; the run can be resumed
+            out_of_time = True
         except KeyboardInterrupt:  # Ctrl-C: the same, and the next run resumes
             interrupted = True
     if restarting is not None:
         restarting.run_name = name
+        restarting.deadline = deadline
         raise restarting
     board = report.board([report.load_run(run_dir)])
     report.print_board(board, console)
@@ -209,6 +246,11 @@ def run(cfg: RunConfig, console=None, restart: bool = False) -> dict[str, Any]:
                       f"leaderboard {run_dir} --out {run_dir}", highlight=False, markup=False)
     if board["best_trial"] is not None:
         console.print(f"export the best trial: python run_search.py export {run_dir}",
+                      highlight=False, markup=False)
+    if out_of_time:
+        n = sum(1 for t in board["trials"] if t["status"] != INFEASIBLE)
+        console.print(f"--max-minutes {cfg.max_minutes:g} spent: {n} trial(s) finished; the "
+                      "same command with a larger --max-minutes continues the search",
                       highlight=False, markup=False)
     if stopped is not None:
         raise stopped

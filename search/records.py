@@ -29,7 +29,10 @@ class TrialRecord:
     epochs_run: int = 0
     best_epoch: int | None = None  # 1-based
     train_seconds: float = 0.0  # fit + evaluate
-    cost_seconds: float = 0.0  # build + TFLite conversions
+    cost_seconds: float = 0.0  # measuring the costs (conversions, latency); 0 from the cache
+    # of which the trial waited for (all, when measured before training; little when measured
+    # by search.cost_worker while it trained)
+    cost_wait_seconds: float = 0.0
     is_reference: bool = False  # the seed's recipe, trained as a reference point
     model_path: str | None = None  # trained Keras model (.keras), relative to the run folder
     reason: str | None = None  # why a trial failed or is infeasible (one line)

@@ -52,6 +52,9 @@ class TrialContext:
     seed: int
     run_dir: Path
     cost_cache: costs.CostCache | None = None
+    # converts candidates in another process while they train (search.cost_worker); None:
+    # every candidate is measured in this process before it trains
+    cost_worker: Any = None
     budget: costs.Budget = costs.Budget()
     verbose: int = 0
     # (record with its costs measured, epochs it trains up to) -> more Keras callbacks, e.g.
@@ -172,11 +175,11 @@ def evaluate(trial_id: str, values: Mapping[str, Any], ctx: TrialContext,
                          is_reference=is_reference, initial_epoch=initial_epoch,
                          continues_trial=continues)
     interrupted = False
+    pending = None
     graphs_before = _graph_ids()
     try:
         _clear()
         keras.utils.set_random_seed(ctx.seed)
-        t0 = time.perf_counter()
         shape = input_shape(values, ctx.data)
         try:
             model = builder.build_model(values, shape, name=f"trial_{trial_id}")
@@ -189,27 +192,29 @@ def evaluate(trial_id: str, values: Mapping[str, Any], ctx: TrialContext,
         over = ctx.budget.violation(costs.Costs(record.params, 0, 0, 0.0, macs=record.macs))
         if over:
             record.status, record.reason = INFEASIBLE, over
-            record.cost_seconds = time.perf_counter() - t0
             return record
-        c = costs.measure(model, values, shape, ctx.cost_cache,
-                          deploy_dtype=ctx.budget.deploy_dtype)
-        record.params = c.params
-        record.macs = c.macs
-        record.latency_ms = c.latency_ms
-        record.tflite_float32_bytes = c.tflite_float32_bytes
-        record.tflite_float16_bytes = c.tflite_float16_bytes
-        record.tflite_int8_bytes = c.tflite_int8_bytes
-        record.cost_seconds = time.perf_counter() - t0
-        over = ctx.budget.violation(c)
-        if over:  # never trained: the phone could not run it
-            record.status, record.reason = INFEASIBLE, over
-            return record
+        pending, c = None, costs.cached(ctx.cost_cache, costs.architecture_key(values, shape))
+        if c is None and ctx.cost_worker is not None and not ctx.budget.needs_conversion:
+            pending = _measure_aside(ctx, model, values, shape, record)
+        if c is None and pending is None:  # measured now, before training: the trial waits
+            t0 = time.perf_counter()
+            c = costs.measure(model, values, shape, ctx.cost_cache,
+                              deploy_dtype=ctx.budget.deploy_dtype)
+            record.cost_seconds = record.cost_wait_seconds = time.perf_counter() - t0
+        if c is not None:  # measured, or from the cache (which cost nothing now)
+            _record_costs(record, c)
+            over = ctx.budget.violation(c)
+            if over:  # never trained: the phone could not run it
+                record.status, record.reason = INFEASIBLE, over
+                return record
         if continues is not None:
             model.load_weights(ctx.run_dir / "trials" / continues / "model.keras")
 
         t1 = time.perf_counter()
-        pruned = _fit(model, values, ctx, trial_dir, record, epochs or ctx.epochs)
+        pruned = _fit(model, values, ctx, trial_dir, record, epochs or ctx.epochs, pending)
         record.train_seconds = time.perf_counter() - t1
+        if pending is not None:  # usually there long ago: it converted while this trained
+            _collect(pending, record, ctx)
         if record.val_mae is None or not math.isfinite(record.val_mae):
             record.status = FAILED
             record.reason = f"validation MAE is not a finite number ({record.val_mae})"
@@ -226,16 +231,53 @@ def evaluate(trial_id: str, values: Mapping[str, Any], ctx: TrialContext,
         return record
     except KeyboardInterrupt:
         interrupted = True
+        if pending is not None:
+            pending.cancel()
         raise
     except Exception as e:  # a trial failure is recorded; the search goes on
         record.status = FAILED
         record.reason = f"{type(e).__name__}: {e}".splitlines()[0][:500]
         record.traceback = traceback.format_exc()
+        if pending is not None and record.tflite_float16_bytes is None:
+            try:  # a failed trial still shows what it would have cost
+                _collect(pending, record, ctx)
+            except Exception:  # noqa: BLE001 - the failure is already recorded
+                pass
         return record
     finally:
         if not interrupted:
             record.save(trial_dir / "record.json")
         _clear(keep=graphs_before)
+
+
+def _record_costs(record: TrialRecord, c: costs.Costs) -> None:
+    record.params = c.params
+    record.macs = c.macs
+    record.latency_ms = c.latency_ms
+    record.tflite_float32_bytes = c.tflite_float32_bytes
+    record.tflite_float16_bytes = c.tflite_float16_bytes
+    record.tflite_int8_bytes = c.tflite_int8_bytes
+
+
+def _measure_aside(ctx: TrialContext, model, values: Mapping[str, Any],
+                   shape: tuple[int, int, int], record: TrialRecord):
+    """Hand the candidate to the cost worker; None if it cannot take it."""
+    from search.cost_worker import PendingCosts
+
+    deploy = ctx.budget.deploy_dtype
+    future = ctx.cost_worker.submit(values, shape, model.name, deploy)
+    if future is None:
+        return None
+    return PendingCosts(future, model, values, shape, deploy, record.params, record.macs)
+
+
+def _collect(pending, record: TrialRecord, ctx: TrialContext) -> None:
+    """Put the worker's figures on the record and in the cache (waits if they are late)."""
+    c = pending.result()
+    _record_costs(record, c)
+    record.cost_seconds, record.cost_wait_seconds = c.seconds, pending.waited
+    if ctx.cost_cache is not None:
+        ctx.cost_cache.put(costs.architecture_key(pending.values, pending.input_shape), c)
 
 
 def backup_epoch(trial_dir: Path) -> int | None:
@@ -295,11 +337,17 @@ def _callbacks():
                     self.best, self.best_epoch, self.wait = v, i, 0
 
     class PruneWhenDominated(keras.callbacks.Callback):
-        """Asks the pruner at each epoch's end (but the last); stops training if told why."""
+        """Asks the pruner at each epoch's end (but the last); stops training if told why.
 
-        def __init__(self, check, prior: list[float], last_epoch: int):
+        ``start()`` gives the per-epoch check (or None: nothing can dominate this trial); it
+        is called at the first epoch's end where ``ready()`` says the trial's costs are in
+        (measured aside, they may arrive after the first epoch)."""
+
+        def __init__(self, start, ready, prior: list[float], last_epoch: int):
             super().__init__()
-            self.check, self.last_epoch = check, last_epoch
+            self.start, self.ready, self.last_epoch = start, ready, last_epoch
+            self.check = None
+            self.started = False
             finite = [x for x in prior if math.isfinite(x)]
             self.best = min(finite) if finite else math.inf
             self.reason: str | None = None
@@ -311,6 +359,12 @@ def _callbacks():
                 self.best = min(self.best, float(v))
             if epoch + 1 >= self.last_epoch or not math.isfinite(self.best):
                 return
+            if not self.started:
+                if not self.ready():
+                    return
+                self.started, self.check = True, self.start()
+            if self.check is None:
+                return
             why = self.check(epoch + 1, self.best)
             if why:
                 self.reason, self.epoch = why, epoch + 1
@@ -320,9 +374,12 @@ def _callbacks():
 
 
 def _fit(model, values: Mapping[str, Any], ctx: TrialContext, trial_dir: Path,
-         record: TrialRecord, epochs: int) -> str | None:
+         record: TrialRecord, epochs: int, pending=None) -> str | None:
     """Train up to ``epochs`` (whole-trial count), resuming from a backup if one exists;
-    evaluate the best epoch's weights. Returns why the trial was pruned, or None."""
+    evaluate the best epoch's weights. Returns why the trial was pruned, or None.
+
+    ``pending``: the trial's costs, still being measured (search.cost_worker.PendingCosts);
+    the pruner starts once they are in."""
     import keras
 
     HistoryBackup, ResumableEarlyStopping, PruneWhenDominated = _callbacks()
@@ -371,10 +428,15 @@ def _fit(model, values: Mapping[str, Any], ctx: TrialContext, trial_dir: Path,
     if schedule != "constant":
         callbacks.append(keras.callbacks.LearningRateScheduler(
             lambda epoch, lr: learning_rate(schedule, base_lr, epoch, ctx.epochs)))
-    check = ctx.pruner(record) if ctx.pruner is not None else None
     pruner = None
-    if check is not None:
-        pruner = PruneWhenDominated(check, prior_val, epochs)
+    if ctx.pruner is not None:
+        def start_pruner():
+            if pending is not None:
+                _record_costs(record, pending.result())
+            return ctx.pruner(record)
+
+        pruner = PruneWhenDominated(start_pruner, pending.done if pending is not None else lambda: True,
+                                    prior_val, epochs)
         callbacks.append(pruner)
     if ctx.extra_callbacks:
         callbacks.extend(ctx.extra_callbacks(record, epochs))

@@ -223,10 +223,13 @@ def test_the_command_line_restarts_itself_in_place(monkeypatch, capsys):
         assert restart  # only the real command line may restart
         e = RestartForMemory("memory: the search process holds 900 MiB", baseline=700.0)
         e.run_name = "lite-20260101-120000"
+        e.deadline = 1234.5  # --max-minutes' end, for the restarted process
         raise e
 
     calls = []
-    monkeypatch.delenv("AGESEARCH_MEMORY_BASELINE_MIB", raising=False)  # restored after
+    for name in ("AGESEARCH_MEMORY_BASELINE_MIB", pipeline.DEADLINE_ENV):
+        monkeypatch.setenv(name, "")  # so that undo removes what the command line sets
+        monkeypatch.delenv(name)
     monkeypatch.setattr(pipeline, "run", outgrown)
     monkeypatch.setattr(os, "execv", lambda exe, argv: calls.append((exe, argv)))
     monkeypatch.setattr(sys, "argv", ["run_search.py", "--trials", "3", "--overwrite"])
@@ -237,3 +240,32 @@ def test_the_command_line_restarts_itself_in_place(monkeypatch, capsys):
                                        "--run-name", "lite-20260101-120000"])]
     assert "memory: the search process holds 900 MiB" in capsys.readouterr().err
     assert os.environ["AGESEARCH_MEMORY_BASELINE_MIB"] == "700.0"  # for the new process
+    assert os.environ[pipeline.DEADLINE_ENV] == "1234.500"
+
+
+def test_max_minutes_lets_the_running_trial_finish_and_starts_no_other(tiny_cfg, monkeypatch):
+    import io
+    import types
+
+    from rich.console import Console
+
+    clock = iter([1000.0, 1000.0, 1061.0, 1061.0, 1061.0])  # the deadline, trial 1, trial 2...
+    monkeypatch.setattr(pipeline, "time", types.SimpleNamespace(time=lambda: next(clock)))
+    cfg = tiny_cfg.replace(trials=3, epochs=1, reference=False, run_name="clock",
+                           max_minutes=1.0)
+    out = io.StringIO()
+    board = pipeline.run(cfg, console=Console(file=out, width=200))
+    assert [t["status"] for t in board["trials"]] == [COMPLETE]  # started in time, finished
+    assert "--max-minutes 1 spent: 1 trial(s) finished" in out.getvalue()
+    assert (Path(cfg.results_dir) / "clock" / "leaderboard.json").exists()
+    monkeypatch.undo()
+    board = pipeline.run(cfg.replace(max_minutes=None))  # the same run goes on to --trials
+    assert len(board["trials"]) == 3
+
+
+def test_max_minutes_must_be_positive(tiny_cfg):
+    from search.errors import UserError
+
+    with pytest.raises(UserError, match="--max-minutes must be a positive number of minutes, "
+                                        "got 0"):
+        pipeline.run(tiny_cfg.replace(max_minutes=0))
