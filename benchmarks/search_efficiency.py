@@ -3,7 +3,7 @@
 Prints figures; exits 0 whatever they are; asserts nothing about time.
 
     python benchmarks/search_efficiency.py --budget-min 10 [--data-dir DIR] [--seeds 1,2,3]
-        [--tuners tpe,nsga2,random,bayesian,hyperband]
+        [--tuners tpe,nsga2,random,bayesian,hyperband,tpe+res,tpe+noprune,tpe+e6]
 
 Contenders, each on the same data, split and wall-clock budget:
 
@@ -11,12 +11,18 @@ Contenders, each on the same data, split and wall-clock budget:
 - ``plain-kt``: what a user writes by hand: a KerasTuner ``RandomSearch`` over the lite
   space, validation MAE only, no costs, no pruning, no budget; its trials are costed and
   ranked afterwards by the same Pareto code;
-- ``agesearch:<tuner>``: this toolkit's search with that ``--tuner`` and its defaults, run
-  (and resumed) one trial at a time until the budget is spent.
+- ``agesearch:<tuner>``: this toolkit's search with that ``--tuner`` and its defaults, one
+  ``run_search.py`` search with ``--max-minutes`` as the budget (and ``--no-reference``:
+  the seed's recipe is its own contender). Options after ``+`` vary one default:
+  ``+res`` searches the space's resolutions instead of ``--image-size``, ``+noprune``
+  turns pruning off, ``+eN`` trains N epochs per trial.
 
 For each: best validation MAE, the hypervolume of its (MAE, float16 KiB) front against one
-reference point shared by all contenders, trials finished, the smallest float16 model within
-10% of its best MAE, and the time it took to first reach the seed recipe's MAE.
+reference point shared by all contenders (the median-age baseline's MAE, twice the seed
+recipe's float16 size), trials finished, the smallest float16 model within 10% of its best
+MAE, the time it took to first reach the seed recipe's MAE, and the smallest model at least
+as accurate as the seed recipe as a share of the seed's float16 size. A trial started
+before the budget ends runs to its end, for every contender.
 """
 
 from __future__ import annotations
@@ -34,44 +40,65 @@ from search.quiet import load_tensorflow  # noqa: E402
 
 
 def front_figures(points: list[tuple[float, float, float]], ref_point: tuple[float, float],
-                  seed_mae: float | None) -> dict:
+                  seed_mae: float | None, seed_kib: float | None) -> dict:
     """points: (seconds since start, val MAE, float16 KiB) of finished trials."""
     from search import pareto
 
     if not points:
-        return {"best_mae": None, "hv": 0.0, "trials": 0, "small_kib": None, "t_seed": None}
+        return {"best_mae": None, "hv": 0.0, "trials": 0, "small_kib": None, "t_seed": None,
+                "seed_share": None}
     best = min(p[1] for p in points)
     hv = pareto.hypervolume([(p[1] / ref_point[0], p[2] / ref_point[1]) for p in points],
                             (1.0, 1.0))
     small = min(p[2] for p in points if p[1] <= 1.1 * best)
-    reach = sorted(p[0] for p in points if seed_mae is not None and p[1] <= seed_mae)
+    as_good = [p for p in points if seed_mae is not None and p[1] <= seed_mae]
+    reach = sorted(p[0] for p in as_good)
+    # the smallest model at least as accurate as the seed's recipe, as a share of its size
+    share = min(p[2] for p in as_good) / seed_kib if as_good and seed_kib else None
     return {"best_mae": best, "hv": hv, "trials": len(points), "small_kib": small,
-            "t_seed": reach[0] if reach else None}
+            "t_seed": reach[0] if reach else None, "seed_share": share}
+
+
+def contender(spec: str, cfg):
+    """A toolkit contender from ``tuner[+option...]``: ``+res`` searches the space's
+    resolutions (else ``--image-size``), ``+noprune`` turns pruning off, ``+eN`` trains N
+    epochs per trial."""
+    tuner, *opts = spec.split("+")
+    changes = {"tuner": tuner}
+    for o in opts:
+        if o == "res":
+            changes["image_size"] = None
+        elif o == "noprune":
+            changes["prune"] = False
+        elif o.startswith("e") and o[1:].isdigit():
+            changes["epochs"] = int(o[1:])
+            changes["patience"] = min(cfg.patience, int(o[1:]))
+        else:
+            raise SystemExit(f"unknown contender option {o!r} in {spec!r}: expected res, "
+                             "noprune or eN")
+    return cfg.replace(**changes)
 
 
 def run_toolkit(cfg, budget_s: float) -> list[tuple[float, float, float]]:
-    """Run the toolkit's search one trial at a time (a resumed run) until the budget ends."""
+    """One search with ``--max-minutes`` as the budget, as a user would run it (no reference:
+    the seed's recipe is its own contender); (seconds to finish, val MAE, float16 KiB) of
+    each completed trial (pruned trials have no model to ship)."""
     import io
 
     from rich.console import Console
 
     from search import pipeline
-    from search.records import COMPLETE, PRUNED, load_records
+    from search.records import COMPLETE, load_records
 
-    t0 = time.perf_counter()
-    quiet = Console(file=io.StringIO())
-    n = 1
-    stamps: dict[str, float] = {}
-    while time.perf_counter() - t0 < budget_s:
-        pipeline.run(cfg.replace(trials=n), console=quiet)
-        run_dir = Path(cfg.results_dir) / cfg.run_name
-        for r in load_records(run_dir):
-            stamps.setdefault(r.trial_id, time.perf_counter() - t0)
-        n += 1
+    t0 = time.time()
+    pipeline.run(cfg.replace(trials=100_000, max_minutes=budget_s / 60, reference=False),
+                 console=Console(file=io.StringIO()))
+    run_dir = Path(cfg.results_dir) / cfg.run_name
     out = []
-    for r in load_records(Path(cfg.results_dir) / cfg.run_name):
-        if r.status in (COMPLETE, PRUNED) and r.val_mae is not None and r.tflite_float16_bytes:
-            out.append((stamps[r.trial_id], r.val_mae, r.tflite_float16_bytes / 1024))
+    for r in load_records(run_dir):
+        if r.status == COMPLETE and r.val_mae is not None and r.tflite_float16_bytes:
+            done = (run_dir / "trials" / r.trial_id / "record.json").stat().st_mtime - t0
+            out.append((done, r.val_mae, r.tflite_float16_bytes / 1024))
     return out
 
 
@@ -126,7 +153,9 @@ def main() -> None:
     ap.add_argument("--budget-min", type=float, default=10.0, help="wall clock per contender")
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--seeds", default="42")
-    ap.add_argument("--tuners", default="tpe,random")
+    ap.add_argument("--tuners", default="tpe,random",
+                    help="toolkit contenders, comma-separated: tuner[+res][+noprune][+eN]")
+    ap.add_argument("--no-plain", action="store_true", help="skip the plain KerasTuner run")
     ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--image-size", type=int, default=64)
     args = ap.parse_args()
@@ -158,14 +187,16 @@ def main() -> None:
                         if rec.val_mae is not None else [])
             seed_mae = rec.val_mae
             ref_point = (base["val_mae"], 2 * (rec.tflite_float16_bytes or 1024) / 1024)
-            results = {"seed": seed_pts,
-                       "plain-kt": run_plain_kerastuner(cfg, data, budget_s)}
-            for tuner in args.tuners.split(","):
-                results[f"agesearch:{tuner}"] = run_toolkit(
-                    cfg.replace(tuner=tuner, run_name=f"bench-{tuner}", reference=False),
-                    budget_s)
+            results = {"seed": seed_pts}
+            if not args.no_plain:
+                results["plain-kt"] = run_plain_kerastuner(cfg, data, budget_s)
+            for spec in args.tuners.split(","):
+                results[f"agesearch:{spec}"] = run_toolkit(
+                    contender(spec, cfg).replace(run_name=f"bench-{spec}"), budget_s)
+            seed_kib = (rec.tflite_float16_bytes or 0) / 1024 or None
             for name, pts in results.items():
-                rows.setdefault(name, []).append(front_figures(pts, ref_point, seed_mae))
+                rows.setdefault(name, []).append(front_figures(pts, ref_point, seed_mae,
+                                                               seed_kib))
             print(f"seed {seed}: baseline val MAE {base['val_mae']:.2f} y, seed recipe "
                   f"{seed_mae:.2f} y, {rec.tflite_float16_bytes / 1024:.0f} KiB float16; "
                   f"HV reference point ({ref_point[0]:.2f} y, {ref_point[1]:.0f} KiB)")
@@ -181,14 +212,19 @@ def main() -> None:
 
     print(f"\nbudget {args.budget_min:g} min per contender; median [min-max] over "
           f"{len(args.seeds.split(','))} seed(s)")
-    print(f"{'contender':22} {'best MAE y':>20} {'hypervolume':>20} {'trials':>14} "
-          f"{'smallest f16 KiB':>22} {'time to seed MAE s':>22}")
+    print(f"{'contender':24} {'best MAE y':>20} {'hypervolume':>20} {'trials':>12} "
+          f"{'smallest f16 KiB':>18} {'time to seed MAE s':>19} {'as good / seed size':>20}")
     for name, rs in rows.items():
-        print(f"{name:22} {fmt(med([r['best_mae'] for r in rs]), '.2f'):>20} "
+        print(f"{name:24} {fmt(med([r['best_mae'] for r in rs]), '.2f'):>20} "
               f"{fmt(med([r['hv'] for r in rs]), '.3f'):>20} "
-              f"{fmt(med([r['trials'] for r in rs]), '.0f'):>14} "
-              f"{fmt(med([r['small_kib'] for r in rs]), '.0f'):>22} "
-              f"{fmt(med([r['t_seed'] for r in rs]), '.0f'):>22}")
+              f"{fmt(med([r['trials'] for r in rs]), '.0f'):>12} "
+              f"{fmt(med([r['small_kib'] for r in rs]), '.0f'):>18} "
+              f"{fmt(med([r['t_seed'] for r in rs]), '.0f'):>19} "
+              f"{fmt(med([r['seed_share'] for r in rs]), '.2f'):>20}")
+    print("smallest f16 KiB: the smallest float16 file within 10% of the contender's best MAE; "
+          "time to seed MAE: until a trial first matched the seed recipe's val MAE; as good / "
+          "seed size: the smallest model at least as accurate as the seed recipe, as a share "
+          "of its float16 size (target: at most 0.25); '-': none")
 
 
 if __name__ == "__main__":
