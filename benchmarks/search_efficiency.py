@@ -187,19 +187,28 @@ def main() -> None:
                         if rec.val_mae is not None else [])
             seed_mae = rec.val_mae
             ref_point = (base["val_mae"], 2 * (rec.tflite_float16_bytes or 1024) / 1024)
-            results = {"seed": seed_pts}
-            if not args.no_plain:
-                results["plain-kt"] = run_plain_kerastuner(cfg, data, budget_s)
-            for spec in args.tuners.split(","):
-                results[f"agesearch:{spec}"] = run_toolkit(
-                    contender(spec, cfg).replace(run_name=f"bench-{spec}"), budget_s)
             seed_kib = (rec.tflite_float16_bytes or 0) / 1024 or None
+            print(f"seed {seed}: baseline val MAE {base['val_mae']:.2f} y, seed recipe "
+                  f"{seed_mae:.2f} y, {rec.tflite_float16_bytes / 1024:.0f} KiB float16; "
+                  f"HV reference point ({ref_point[0]:.2f} y, {ref_point[1]:.0f} KiB)",
+                  flush=True)
+            results = {"seed": seed_pts}
+            specs = ([] if args.no_plain else ["plain-kt"]) + args.tuners.split(",")
+            for spec in specs:
+                name = spec if spec == "plain-kt" else f"agesearch:{spec}"
+                try:  # one contender's failure never loses the others' figures
+                    results[name] = (
+                        run_plain_kerastuner(cfg, data, budget_s) if spec == "plain-kt" else
+                        run_toolkit(contender(spec, cfg).replace(
+                            run_name="bench-" + spec.replace("+", "_")), budget_s))
+                except Exception as e:  # noqa: BLE001 - reported, and the benchmark goes on
+                    print(f"  {name}: failed: {type(e).__name__}: {e}", flush=True)
+                    continue
+                f = front_figures(results[name], ref_point, seed_mae, seed_kib)
+                print(f"  {name}: {f}", flush=True)
             for name, pts in results.items():
                 rows.setdefault(name, []).append(front_figures(pts, ref_point, seed_mae,
                                                                seed_kib))
-            print(f"seed {seed}: baseline val MAE {base['val_mae']:.2f} y, seed recipe "
-                  f"{seed_mae:.2f} y, {rec.tflite_float16_bytes / 1024:.0f} KiB float16; "
-                  f"HV reference point ({ref_point[0]:.2f} y, {ref_point[1]:.0f} KiB)")
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
