@@ -1,23 +1,23 @@
 """Costs measured in a second process while the candidate trains.
 
-Converting a candidate to three TFLite formats takes 1-2 s (the converter's fixed cost,
-whatever the model's size), as long as a whole training epoch of a small model on the default
-synthetic set. When no budget depends on the figures (``--max-kib``, ``--max-latency-ms``),
-nothing has to wait for them: the trial hands the candidate's values to this worker and
-starts training at once. The worker builds the same architecture under the same name,
-converts it (one thread, at the lowest CPU priority, so training keeps its cores) and sends
-back the sizes and the deploy file; the trial measures host latency itself, between two
-epochs or after training, when the machine is quiet, so the latency figure is not disturbed
-by the training it ran beside.
+Converting a candidate to three TFLite formats takes 2-3 s on 2 cores (the converter's fixed
+cost, whatever the model's size; benchmarks/costs.py), as long as a whole training epoch of
+a small model on the default synthetic set. When no budget depends on the figures
+(``--max-kib``, ``--max-latency-ms``), nothing has to wait for them: the trial hands the candidate's
+values to this worker and starts training at once. The worker builds the same architecture
+under the same name, converts it (one thread, at the lowest CPU priority, so training keeps
+its cores) and sends back the sizes and the deploy file; the trial measures host latency
+itself, between two epochs or after training, when the machine is quiet, so the latency
+figure is not disturbed by the training it ran beside.
 
 Parameters and MACs are always counted in the trial's own process (they are free), so the
 ``--max-params`` and ``--max-macs`` budgets still reject before any training.
 
-The worker is one spawned process with TensorFlow loaded once (started with the search, so
-the import overlaps the data loading). It ignores Ctrl-C (the search handles it), exits when
-its parent dies (``kill -9``) and is replaced every :data:`RECYCLE_AFTER` candidates, so its
-memory stays bounded. If it ever fails, the trial measures in its own process instead: a
-broken worker costs time, never a figure.
+The worker is one spawned process with TensorFlow loaded once (started when the search's
+input has been checked, so its import overlaps the first trial's training). It ignores
+Ctrl-C (the search handles it), exits when its parent dies (``kill -9``) and is replaced
+every :data:`RECYCLE_AFTER` candidates, so its memory stays bounded. If it ever fails, the
+trial measures in its own process instead: a broken worker costs time, never a figure.
 """
 
 from __future__ import annotations

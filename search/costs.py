@@ -310,12 +310,12 @@ def measure(model, values: Mapping[str, Any], input_shape: tuple[int, ...],
         return hit
     t0 = time.perf_counter()
     blobs = convert_measured(model, input_shape)
-    costs = costs_of(model.count_params(), count_macs(model),
-                     {q: len(b) for q, b in blobs.items()}, time.perf_counter() - t0,
-                     input_shape, deploy_dtype, blobs[deploy_dtype] if with_latency else None)
+    c = costs_of(model.count_params(), count_macs(model),
+                 {q: len(b) for q, b in blobs.items()}, time.perf_counter() - t0,
+                 input_shape, deploy_dtype, blobs[deploy_dtype] if with_latency else None)
     if cache is not None:
-        cache.put(key, costs)
-    return costs
+        cache.put(key, c)
+    return c
 
 
 @dataclass(frozen=True)

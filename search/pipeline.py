@@ -165,9 +165,6 @@ def run(cfg: RunConfig, console=None, restart: bool = False) -> dict[str, Any]:
     budget = Budget(max_params=cfg.max_params, max_kib=cfg.max_kib,
                     max_latency_ms=cfg.max_latency_ms, max_macs=cfg.max_macs,
                     deploy_dtype=cfg.deploy_dtype)
-    # started before the data loads, so its TensorFlow import overlaps the loading
-    worker = (cost_worker.shared() if cfg.costs_aside and not budget.needs_conversion
-              else None)
     data = data_mod.load(cfg)
     acc = data.account
     console.print(f"data: {acc.source} - {acc.used} images used "
@@ -185,6 +182,10 @@ def run(cfg: RunConfig, console=None, restart: bool = False) -> dict[str, Any]:
     baseline = median_baseline(data.ages("train"), data.ages("val"), data.ages("test"))
     write_json_atomic(run_dir / "baseline.json", baseline)
     progress = SearchProgress(console, total=cfg.trials, epochs=cfg.epochs, run_dir=run_dir)
+    # Started once the input is known to be good (a bad --data-dir must not wait for a second
+    # TensorFlow to load); its import overlaps the first trial's training.
+    worker = (cost_worker.shared() if cfg.costs_aside and not budget.needs_conversion
+              else None)
     ctx = TrialContext(data=data, epochs=cfg.epochs, patience=cfg.patience, seed=cfg.seed,
                        run_dir=run_dir, cost_cache=CostCache(run_dir / "costs.json"),
                        cost_worker=worker, budget=budget, verbose=0, extra_callbacks=progress.callbacks,

@@ -908,7 +908,7 @@ CSV_FIELDS = ("run", "trial_id", "status", "pareto_rank", "on_front", "crowding_
               "params", "macs", "tflite_float32_bytes", "tflite_float16_bytes",
               "tflite_float16_kib", "tflite_int8_bytes", "tflite_int8_kib", "latency_ms",
               *KEY_PARAMS, "epochs_run", "best_epoch", "train_seconds", "cost_seconds",
-              "reason", "values")
+              "cost_wait_seconds", "reason", "values")
 
 
 def csv_text(b: Mapping[str, Any]) -> str:
