@@ -53,6 +53,10 @@ def _start(parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # The lowest CPU priority: training, on the critical path, keeps its cores; the worker
     # converts in the cycles training leaves idle (and has the machine while a trial waits).
+    # SCHED_IDLE (Linux) runs it only on a core nothing else wants; every thread started
+    # after this (TensorFlow's) inherits it. Elsewhere, nice 19.
+    with contextlib.suppress(OSError, AttributeError):
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     with contextlib.suppress(OSError):
         os.nice(19)
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()

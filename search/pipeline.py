@@ -211,6 +211,7 @@ def run(cfg: RunConfig, console=None, restart: bool = False) -> dict[str, Any]:
             guard.trial_done()
         return record
 
+    objective.deadline = deadline  # a backend may plan by it (search.backends.optuna)
     freeze_startup_objects()
     stopped: UserError | None = None
     interrupted = False

@@ -109,3 +109,11 @@ def test_the_worker_leaves_when_the_search_is_killed(tmp_path):
         assert not _alive(pid), f"cost worker {pid} outlived its search"
     finally:
         proc.kill()
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="SCHED_IDLE is Linux's")
+def test_the_worker_runs_only_on_idle_cores(worker):
+    """The conversion never competes with training for a core: the worker's threads are
+    SCHED_IDLE and nice 19."""
+    assert worker._pool.submit(os.sched_getscheduler, 0).result(timeout=120) == os.SCHED_IDLE
+    assert worker._pool.submit(os.getpriority, os.PRIO_PROCESS, 0).result(timeout=60) == 19

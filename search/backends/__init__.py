@@ -4,7 +4,9 @@ Every backend has the same entry point, ``search(space, objective, cfg, run_dir)
 list[TrialRecord]``: it proposes candidates from a :class:`~search.space.Space`, calls the
 objective ``objective(trial_id, values, **train) -> TrialRecord`` for each (``train`` is
 empty, or Hyperband's ``epochs``, ``initial_epoch`` and ``continues``), and returns every
-trial record of the run, so Pareto ranking and reports never know which tuner ran.
+trial record of the run, so Pareto ranking and reports never know which tuner ran. The
+objective may carry ``deadline`` (``time.time()`` after which it starts no trial,
+``--max-minutes``) for a backend that plans by the time left.
 
 Shared rules, whatever the library:
 

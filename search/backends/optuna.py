@@ -33,12 +33,18 @@ Samplers: one fresh sampler per trial, seeded from (``--seed``, trial number), s
 is reproducible and parallel workers do not propose the same random candidates; the
 sampler's state is the study in storage. TPE uses ``constant_liar`` (running trials count
 as bad guesses, so parallel workers spread out) and starts with max(4, min(10, N // 3))
-random trials; NSGA-II's population is max(4, min(50, N // 3)).
+random trials, N being the trials the search will run: ``--trials``, or under
+``--max-minutes`` the trials finished plus those that fit in the time left at their mean
+duration, estimated anew before each trial; NSGA-II's population is max(4, min(50, N // 3)),
+N taken at the search's start.
 """
 
 from __future__ import annotations
 
+import math
+import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -103,16 +109,39 @@ def _seed_for(seed: int, number: int) -> int:
     return int(np.random.SeedSequence([seed & 0xFFFFFFFF, number]).generate_state(1)[0])
 
 
-def make_sampler(name: str, seed: int, trials: int, startup: int | None = None):
-    """The sampler of ``--tuner name``, reseeded per trial (see the module docstring)."""
-    startup = max(4, min(10, trials // 3)) if startup is None else startup
-    population = max(4, min(50, trials // 3))
+def startup_trials(expected: int) -> int:
+    """TPE's random start-up for a search expected to run ``expected`` trials: a third of
+    them, at least 4 (TPE needs a few to split good from bad), at most 10."""
+    return max(4, min(10, expected // 3))
+
+
+def expected_trials(trials: int, durations: list[float], seconds_left: float | None) -> int:
+    """How many trials a search will run in all: ``trials`` (``--trials``), or fewer when
+    ``--max-minutes`` runs out first, at the mean duration of the ``durations`` finished
+    so far (unknown before the first: ``trials``)."""
+    if seconds_left is None or not durations:
+        return trials
+    mean = max(1e-3, sum(durations) / len(durations))
+    return min(trials, len(durations) + math.ceil(max(0.0, seconds_left) / mean))
+
+
+def make_sampler(name: str, seed: int, trials: int | Callable[[], int],
+                 startup: int | None = None):
+    """The sampler of ``--tuner name``, reseeded per trial (see the module docstring).
+
+    ``trials``: the trials the search will run, or a function that says it anew before each
+    trial (a ``--max-minutes`` search learns it from the trials' durations): TPE's random
+    start-up follows it. NSGA-II's population is fixed at the search's start (a generation
+    cannot change size)."""
+    expected = trials if callable(trials) else (lambda: trials)
+    population = max(4, min(50, expected() // 3))
 
     def make(s: int):
+        n = startup_trials(expected()) if startup is None else startup
         with warnings.catch_warnings():  # constant_liar is marked experimental
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             if name == "tpe":
-                return optuna.samplers.TPESampler(seed=s, n_startup_trials=startup,
+                return optuna.samplers.TPESampler(seed=s, n_startup_trials=n,
                                                   constant_liar=True)
             if name == "nsga2":
                 return optuna.samplers.NSGAIISampler(seed=s, population_size=population)
@@ -264,13 +293,34 @@ def _check_storage_matches(study, run_dir: Path) -> None:
 # --- the search ---------------------------------------------------------------------------
 
 
-def open_study(cfg, run_dir: Path):
-    """The run's study (created on first use; every worker loads the same one)."""
+def _durations(study) -> list[float]:
+    """Seconds each complete or pruned trial of the study took."""
+    out = []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
+        if t.datetime_start is not None and t.datetime_complete is not None:
+            out.append((t.datetime_complete - t.datetime_start).total_seconds())
+    return out
+
+
+def open_study(cfg, run_dir: Path, deadline: float | None = None):
+    """The run's study (created on first use; every worker loads the same one).
+
+    ``deadline``: ``time.time()`` after which no trial starts (``--max-minutes``); the
+    sampler's random start-up then follows the trials that fit before it."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    holder: dict[str, Any] = {}
+
+    def expected() -> int:
+        study = holder.get("study")
+        if study is None or deadline is None:
+            return cfg.trials
+        return expected_trials(cfg.trials, _durations(study), deadline - time.time())
+
     study = optuna.create_study(storage=storage_for(cfg.storage, run_dir),
                                 study_name=run_dir.name,
-                                sampler=make_sampler(cfg.tuner, cfg.seed, cfg.trials),
+                                sampler=make_sampler(cfg.tuner, cfg.seed, expected),
                                 directions=["minimize"] * len(METRICS), load_if_exists=True)
+    holder["study"] = study
     if len(study.directions) != len(METRICS):
         raise UserError(f"--storage holds a study {run_dir.name!r} with "
                         f"{len(study.directions)} objective(s), not this run's "
@@ -285,7 +335,7 @@ def open_study(cfg, run_dir: Path):
 def search(space: Space, objective: backends.Objective, cfg,
            run_dir: Path) -> list[TrialRecord]:
     """Run (or join, or resume) the search; return every trial record of the run."""
-    study = open_study(cfg, run_dir)
+    study = open_study(cfg, run_dir, getattr(objective, "deadline", None))
     _check_storage_matches(study, run_dir)
     recover_stale(study)
     streak = backends.InfeasibleStreak()
