@@ -81,7 +81,8 @@ def main() -> None:
     load_tensorflow()
     import numpy as np
 
-    from search import builder, costs, data as data_mod, space
+    from search import builder, costs, space
+    from search import data as data_mod
     from search.config import RunConfig
     from search.errors import InfeasibleCandidate
     from search.train import TrialContext, evaluate
@@ -131,7 +132,7 @@ def main() -> None:
     print(f"\n{len(cands)} candidates, {args.epochs} epochs, {args.image_size} px, seed {args.seed}")
     print(f"{'variant':10} {'median val MAE y':>17} {'beats toolkit':>14} {'median train s':>15}")
     for v in variants:
-        beats = (sum(a < b for a, b in zip(mae[v], mae["toolkit"]))
+        beats = (sum(a < b for a, b in zip(mae[v], mae["toolkit"], strict=True))
                  if "toolkit" in mae and v != "toolkit" else None)
         print(f"{v:10} {float(np.nanmedian(mae[v])):17.2f} "
               f"{'-' if beats is None else f'{beats}/{len(cands)}':>14} "

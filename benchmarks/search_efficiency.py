@@ -99,6 +99,13 @@ def run_toolkit(cfg, budget_s: float) -> list[tuple[float, float, float]]:
         if r.status == COMPLETE and r.val_mae is not None and r.tflite_float16_bytes:
             done = (run_dir / "trials" / r.trial_id / "record.json").stat().st_mtime - t0
             out.append((done, r.val_mae, r.tflite_float16_bytes / 1024))
+    for r in sorted(load_records(run_dir), key=lambda r: r.trial_id):
+        v = r.values
+        print(f"    trial {r.trial_id} {r.status:8} {v.get('image_size', cfg.image_size)} px "
+              f"{v.get('blocks')} blocks {v.get('head')} batch {v.get('batch_size')}: "
+              + (f"val {r.val_mae:.2f} y " if r.val_mae is not None else "")
+              + (f"{r.tflite_float16_bytes / 1024:.0f} KiB " if r.tflite_float16_bytes else "")
+              + f"{r.epochs_run or 0} epochs {r.train_seconds or 0:.0f} s", flush=True)
     return out
 
 
@@ -137,7 +144,7 @@ def run_plain_kerastuner(cfg, data, budget_s: float) -> list[tuple[float, float,
                      hyperparameters=hyperparameters(s), directory=tmp, project_name="plain",
                      seed=cfg.seed, max_consecutive_failed_trials=10**6)
         try:
-            tuner.search()
+            tuner.search(verbose=0)
         except RuntimeError:
             pass
     out = []
@@ -145,6 +152,8 @@ def run_plain_kerastuner(cfg, data, budget_s: float) -> list[tuple[float, float,
         mae = float(model.evaluate(data.dataset("val"), verbose=0, return_dict=True)["mae"])
         c = costs.measure(model, values, (size, size, 3), with_latency=False)
         out.append((t, mae, c.tflite_float16_bytes / 1024))
+        print(f"    trial at {t:.0f} s {values['blocks']} blocks {values['head']}: val {mae:.2f} y "
+              f"{c.tflite_float16_bytes / 1024:.0f} KiB", flush=True)
     return out
 
 

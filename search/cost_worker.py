@@ -5,8 +5,8 @@ cost, whatever the model's size; benchmarks/costs.py), as long as a whole traini
 a small model on the default synthetic set. When no budget depends on the figures
 (``--max-kib``, ``--max-latency-ms``), nothing has to wait for them: the trial hands the candidate's
 values to this worker and starts training at once. The worker builds the same architecture
-under the same name, converts it (one thread, at the lowest CPU priority, so training keeps
-its cores) and sends back the sizes and the deploy file; the trial measures host latency
+under the same name, converts it (one thread, SCHED_IDLE: only on a core training leaves
+idle) and sends back the sizes and the deploy file; the trial measures host latency
 itself, between two epochs or after training, when the machine is quiet, so the latency
 figure is not disturbed by the training it ran beside.
 
