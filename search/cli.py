@@ -141,8 +141,9 @@ def search_parser() -> argparse.ArgumentParser:
     p.add_argument("--costs-first", dest="costs_aside", action="store_false",
                    help="convert each candidate to TFLite (sizes, latency) in the search process "
                         "before it trains, as budgets on size or latency always do (default: "
-                        "in a second process while it trains: the trial waits about 0 s for "
-                        "them instead of 1-3 s)")
+                        "in a second process at idle priority while it trains: on 2 cores that "
+                        "cost a trial 1.0-1.6 s of slower training and waiting, against "
+                        "2.0-2.7 s of waiting first; benchmarks/costs.py)")
     p.add_argument("--storage", default=_D.storage,
                    help="Optuna tuners: the storage that workers share, an RDB URL "
                         "(postgresql://user:password@host/db) or a journal file path "

@@ -35,8 +35,8 @@ sampler's state is the study in storage. TPE uses ``constant_liar`` (running tri
 as bad guesses, so parallel workers spread out) and starts with max(4, min(10, N // 3))
 random trials, N being the trials the search will run: ``--trials``, or under
 ``--max-minutes`` the trials finished plus those that fit in the time left at their mean
-duration, estimated anew before each trial; NSGA-II's population is max(4, min(50, N // 3)),
-N taken at the search's start.
+duration, estimated anew before each trial; NSGA-II's population is
+max(4, min(50, --trials // 3)).
 """
 
 from __future__ import annotations
@@ -125,19 +125,19 @@ def expected_trials(trials: int, durations: list[float], seconds_left: float | N
     return min(trials, len(durations) + math.ceil(max(0.0, seconds_left) / mean))
 
 
-def make_sampler(name: str, seed: int, trials: int | Callable[[], int],
+def make_sampler(name: str, seed: int, trials: int | Callable[[Any], int],
                  startup: int | None = None):
     """The sampler of ``--tuner name``, reseeded per trial (see the module docstring).
 
-    ``trials``: the trials the search will run, or a function that says it anew before each
-    trial (a ``--max-minutes`` search learns it from the trials' durations): TPE's random
-    start-up follows it. NSGA-II's population is fixed at the search's start (a generation
-    cannot change size)."""
-    expected = trials if callable(trials) else (lambda: trials)
-    population = max(4, min(50, expected() // 3))
+    ``trials``: the trials the search will run, or a function of the study (None before
+    the first trial) that says it anew before each trial (a ``--max-minutes`` search learns
+    it from the trials' durations): TPE's random start-up follows it. NSGA-II's population
+    is fixed when the sampler is made (a generation cannot change size)."""
+    expected = trials if callable(trials) else (lambda study: trials)
+    population = max(4, min(50, expected(None) // 3))
 
-    def make(s: int):
-        n = startup_trials(expected()) if startup is None else startup
+    def make(s: int, study=None):
+        n = startup_trials(expected(study)) if startup is None else startup
         with warnings.catch_warnings():  # constant_liar is marked experimental
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             if name == "tpe":
@@ -163,7 +163,7 @@ class _PerTrialSeed(optuna.samplers.BaseSampler):
         self._inner = make(seed)
 
     def before_trial(self, study, trial) -> None:
-        self._inner = self._make(_seed_for(self._seed, trial.number))
+        self._inner = self._make(_seed_for(self._seed, trial.number), study)
         self._inner.before_trial(study, trial)
 
     def infer_relative_search_space(self, study, trial):
@@ -308,10 +308,8 @@ def open_study(cfg, run_dir: Path, deadline: float | None = None):
     ``deadline``: ``time.time()`` after which no trial starts (``--max-minutes``); the
     sampler's random start-up then follows the trials that fit before it."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    holder: dict[str, Any] = {}
 
-    def expected() -> int:
-        study = holder.get("study")
+    def expected(study) -> int:
         if study is None or deadline is None:
             return cfg.trials
         return expected_trials(cfg.trials, _durations(study), deadline - time.time())
@@ -320,7 +318,6 @@ def open_study(cfg, run_dir: Path, deadline: float | None = None):
                                 study_name=run_dir.name,
                                 sampler=make_sampler(cfg.tuner, cfg.seed, expected),
                                 directions=["minimize"] * len(METRICS), load_if_exists=True)
-    holder["study"] = study
     if len(study.directions) != len(METRICS):
         raise UserError(f"--storage holds a study {run_dir.name!r} with "
                         f"{len(study.directions)} objective(s), not this run's "
