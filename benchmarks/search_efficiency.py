@@ -15,7 +15,8 @@ Contenders, each on the same data, split and wall-clock budget:
   ``run_search.py`` search with ``--max-minutes`` as the budget (and ``--no-reference``:
   the seed's recipe is its own contender). Options after ``+`` vary one default:
   ``+res`` searches the space's resolutions instead of ``--image-size``, ``+noprune``
-  turns pruning off, ``+eN`` trains N epochs per trial.
+  turns pruning off, ``+eN`` trains N epochs per trial, ``+bandX`` sets the accuracy band
+  (``+band0``: off), ``+graceN`` prunes no trial before epoch N.
 
 For each: best validation MAE, the hypervolume of its (MAE, float16 KiB) front against one
 reference point shared by all contenders (the median-age baseline's MAE, twice the seed
@@ -62,7 +63,8 @@ def front_figures(points: list[tuple[float, float, float]], ref_point: tuple[flo
 def contender(spec: str, cfg):
     """A toolkit contender from ``tuner[+option...]``: ``+res`` searches the space's
     resolutions (else ``--image-size``), ``+noprune`` turns pruning off, ``+eN`` trains N
-    epochs per trial."""
+    epochs per trial, ``+bandX`` sets ``--accuracy-band X`` (0: off), ``+graceN`` sets
+    ``--prune-after N``."""
     tuner, *opts = spec.split("+")
     changes = {"tuner": tuner}
     for o in opts:
@@ -70,12 +72,20 @@ def contender(spec: str, cfg):
             changes["image_size"] = None
         elif o == "noprune":
             changes["prune"] = False
+        elif o.startswith("band"):
+            try:
+                changes["accuracy_band"] = float(o[4:])
+            except ValueError:
+                raise SystemExit(f"contender option {o!r}: expected band<number>, e.g. band0") \
+                    from None
+        elif o.startswith("grace") and o[5:].isdigit() and int(o[5:]) >= 1:
+            changes["prune_after"] = int(o[5:])
         elif o.startswith("e") and o[1:].isdigit():
             changes["epochs"] = int(o[1:])
             changes["patience"] = min(cfg.patience, int(o[1:]))
         else:
             raise SystemExit(f"unknown contender option {o!r} in {spec!r}: expected res, "
-                             "noprune or eN")
+                             "noprune, eN, bandX or graceN")
     return cfg.replace(**changes)
 
 
@@ -163,8 +173,13 @@ def main() -> None:
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--seeds", default="42")
     ap.add_argument("--tuners", default="tpe,random",
-                    help="toolkit contenders, comma-separated: tuner[+res][+noprune][+eN]")
+                    help="toolkit contenders, comma-separated: "
+                         "tuner[+res][+noprune][+eN][+bandX][+graceN]")
     ap.add_argument("--no-plain", action="store_true", help="skip the plain KerasTuner run")
+    ap.add_argument("--space", default="lite",
+                    help="the space the toolkit contenders search (a shipped name or a .toml "
+                         "path), to measure a change to it; plain KerasTuner and the seed's "
+                         "recipe keep the shipped lite space")
     ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--image-size", type=int, default=64)
     args = ap.parse_args()
@@ -182,7 +197,7 @@ def main() -> None:
     for seed in (int(x) for x in args.seeds.split(",")):
         tmp = Path(tempfile.mkdtemp(prefix="agesearch-bench-"))
         try:
-            cfg = RunConfig(data_dir=args.data_dir, seed=seed, epochs=args.epochs,
+            cfg = RunConfig(space=args.space, data_dir=args.data_dir, seed=seed, epochs=args.epochs,
                             image_size=args.image_size, results_dir=str(tmp), overwrite=False)
             data = data_mod.load(cfg)
             base = median_baseline(data.ages("train"), data.ages("val"), data.ages("test"))

@@ -108,6 +108,16 @@ def search_parser() -> argparse.ArgumentParser:
     p.add_argument("--prune-margin", type=_non_negative_number, default=_D.prune_margin,
                    help="pruning: how much better (a fraction: 0.1 = 10%%) the finished "
                         "trial's validation MAE must have been")
+    p.add_argument("--prune-after", type=_positive_int, default=_D.prune_after, metavar="EPOCH",
+                   help="pruning: judge no trial before the end of this epoch (default: a "
+                        "quarter of --epochs, rounded up)")
+    p.add_argument("--accuracy-band", type=_fraction, default=_D.accuracy_band,
+                   metavar="F",
+                   help="Optuna tuners: a trial that gained less than F of the best finished "
+                        "trial's gain over the median-age baseline (validation MAE) is "
+                        "infeasible to the sampler (it stays on the leaderboard), so the "
+                        "search stops proposing networks far from useful accuracy however "
+                        "small; 0 = off")
     _data_flags(p)
     p.add_argument("--image-size", type=_positive_int, default=_D.image_size,
                    help="training resolution in pixels per side, for every candidate "

@@ -47,6 +47,14 @@ class RunConfig:
     # bytes) and no slower had a validation MAE lower by this fraction at the same epoch.
     prune: bool = True
     prune_margin: float = 0.1
+    # No pruning before the end of this epoch; None: a quarter of --epochs (rounded up), the
+    # seed schedule's full-rate phase, so a deeper network that starts slowly gets to learn.
+    prune_after: int | None = None
+    # Optuna tuners: a finished trial that gained less than this share of the best finished
+    # trial's gain over the median-age baseline (val MAE, years) counts to the sampler as
+    # infeasible (it stays on the leaderboard), so the sampler stops proposing networks far
+    # from useful accuracy however small; 0 = off.
+    accuracy_band: float = 0.75
     seed: int = 42  # one seed for data generation, split, sampling and weight init
     # --- the target phone's budget (None = no limit); checked before any training --------
     max_params: int | None = None
@@ -79,6 +87,10 @@ class RunConfig:
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
+
+    def prune_start(self) -> int:
+        """The first epoch at whose end a trial may be pruned."""
+        return self.prune_after if self.prune_after is not None else max(1, -(-self.epochs // 4))
 
     def replace(self, **changes: Any) -> RunConfig:
         return dataclasses.replace(self, **changes)

@@ -189,8 +189,8 @@ def run(cfg: RunConfig, console=None, restart: bool = False) -> dict[str, Any]:
     ctx = TrialContext(data=data, epochs=cfg.epochs, patience=cfg.patience, seed=cfg.seed,
                        run_dir=run_dir, cost_cache=CostCache(run_dir / "costs.json"),
                        cost_worker=worker, budget=budget, verbose=0, extra_callbacks=progress.callbacks,
-                       pruner=(Pruner(run_dir, cfg.prune_margin).for_trial if cfg.prune
-                               else None))
+                       pruner=(Pruner(run_dir, cfg.prune_margin, cfg.prune_start()).for_trial
+                               if cfg.prune else None))
 
     guard = MemoryGuard(cfg.max_memory_growth) if restart and cfg.max_memory_growth > 0 else None
 

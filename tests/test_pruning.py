@@ -70,3 +70,22 @@ def test_pruner_reads_the_run_folder(tmp_path):
     continuation = TrialRecord("04", "failed", params=100, tflite_float16_bytes=100,
                                continues_trial="01")
     assert pruner.for_trial(continuation) is None  # Hyperband: never against its own start
+
+
+def test_no_trial_is_judged_before_the_grace_period_ends(tmp_path):
+    TrialRecord("01", COMPLETE, params=100, tflite_float16_bytes=100, latency_ms=0.1,
+                history={"val_mae": [5.0, 4.0, 3.0, 3.0]}).save(
+                    tmp_path / "trials/01/record.json")
+    me = TrialRecord("02", "failed", params=200, tflite_float16_bytes=300, latency_ms=0.2)
+    check = Pruner(tmp_path, margin=0.1, start=3).for_trial(me)
+    assert check(1, 50.0) is None and check(2, 50.0) is None  # far worse, but too early
+    assert "pruned after epoch 3" in check(3, 50.0)
+    with pytest.raises(ValueError, match="start epoch must be >= 1, got 0"):
+        Pruner(tmp_path, start=0)
+
+
+def test_the_grace_period_defaults_to_a_quarter_of_the_epochs():
+    from search.config import RunConfig
+
+    assert [RunConfig(epochs=e).prune_start() for e in (1, 4, 5, 12, 30)] == [1, 1, 2, 3, 8]
+    assert RunConfig(epochs=12, prune_after=1).prune_start() == 1

@@ -1,0 +1,89 @@
+"""The accuracy band: the Optuna samplers see a complete trial that kept too little of the best
+trial's gain over the median-age baseline as infeasible, so a multi-objective search stops
+proposing tiny networks of no use."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+
+from search.backends import optuna as ob
+from search.cli import search_parser
+
+BASELINE = 15.0  # years: the median-age guess
+
+
+def _study(band: float, seed: int = 0, baseline: float | None = BASELINE):
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna.create_study(directions=["minimize"] * 3,
+                               sampler=ob.make_sampler("tpe", seed, 100, startup=4, band=band,
+                                                       baseline=baseline))
+
+
+KINDS = optuna.distributions.CategoricalDistribution(["tiny", "big"])
+
+
+def _tell(study, kind: str) -> None:
+    study.add_trial(optuna.trial.create_trial(
+        params={"kind": kind}, distributions={"kind": KINDS},
+        values={"tiny": [12.0, 1_000.0, 4_000.0], "big": [5.0, 90_000.0, 200_000.0]}[kind]))
+
+
+def test_trials_outside_the_band_are_infeasible_to_the_sampler_only():
+    study = _study(0.75)
+    _tell(study, "tiny")  # 12 y: gained 3 y
+    assert ob._Banded(study, 0.75, BASELINE).get_trials()[0].constraints == {
+        "agesearch_accuracy_band": -0.75}  # the best so far is inside: limit 15 - 0.75 x 3
+    _tell(study, "big")  # 5 y: gained 10 y; 75% of it is 7.5 y, so the limit is 7.5 y
+    seen = ob._Banded(study, 0.75, BASELINE).get_trials(deepcopy=False)
+    assert [t.constraints for t in seen] == [{"agesearch_accuracy_band": 12.0 - 7.5},
+                                             {"agesearch_accuracy_band": 5.0 - 7.5}]
+    assert all(t.constraints == {} for t in study.get_trials())  # nothing stored
+    # a looser band: the first trial is inside again (judged against the best now)
+    assert ob._Banded(study, 0.2, BASELINE).get_trials()[0].constraints[
+        "agesearch_accuracy_band"] < 0
+    # nothing beat the baseline: no gain to keep a share of, nothing is marked
+    assert ob._Banded(study, 0.75, 4.0).limit() is None
+    assert ob._Banded(study, 0.75, 4.0).get_trials()[0].constraints == {}
+
+
+def _proposals(band: float, baseline: float | None = BASELINE) -> list[str]:
+    """20 trials, half tiny and inaccurate, half big and accurate (both on the front); what
+    TPE proposes next, 20 times."""
+    study = _study(band, baseline=baseline)
+    for i in range(20):
+        _tell(study, ("tiny", "big")[i % 2])
+    out = []
+    for _ in range(20):
+        t = study.ask()
+        out.append(t.suggest_categorical("kind", ["tiny", "big"]))
+        study.tell(t, state=optuna.trial.TrialState.FAIL)
+    return out
+
+
+def test_tpe_leaves_the_inaccurate_end_under_the_band():
+    banded = _proposals(0.75)
+    assert banded.count("big") >= 16, banded
+    # without the band, the tiny trials are on the front too and TPE keeps proposing them
+    off = _proposals(0.0)
+    assert off.count("tiny") > banded.count("tiny")
+    assert _proposals(0.75, baseline=None) == off  # no baseline known: no band
+
+
+def test_the_sampler_reads_the_runs_baseline(tmp_path):
+    from search.config import RunConfig
+
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "baseline.json").write_text('{"val_mae": 14.5}')
+    study = ob.open_study(RunConfig(results_dir=str(tmp_path), run_name="run"), tmp_path / "run")
+    assert study.sampler._baseline == 14.5 and study.sampler._band == 0.75
+    (tmp_path / "bare").mkdir()
+    bare = ob.open_study(RunConfig(results_dir=str(tmp_path), run_name="bare"), tmp_path / "bare")
+    assert bare.sampler._band == 0.0  # no baseline.json: no band
+
+
+@pytest.mark.parametrize("value", ["1", "1.5", "-0.1", "x"])
+def test_the_band_is_a_fraction(value, capsys):
+    with pytest.raises(SystemExit):
+        search_parser().parse_args(["--accuracy-band", value])
+    assert "--accuracy-band" in capsys.readouterr().err
