@@ -74,10 +74,13 @@ def contender(spec: str, cfg):
             changes["prune"] = False
         elif o.startswith("band"):
             try:
-                changes["accuracy_band"] = float(o[4:])
+                band = float(o[4:])
             except ValueError:
-                raise SystemExit(f"contender option {o!r}: expected band<number>, e.g. band0") \
-                    from None
+                band = -1.0
+            if not 0.0 <= band < 1.0:  # as --accuracy-band
+                raise SystemExit(f"contender option {o!r}: expected band<F>, F in [0, 1), "
+                                 "e.g. band0 (off) or band0.5")
+            changes["accuracy_band"] = band
         elif o.startswith("grace") and o[5:].isdigit() and int(o[5:]) >= 1:
             changes["prune_after"] = int(o[5:])
         elif o.startswith("e") and o[1:].isdigit():
@@ -193,12 +196,15 @@ def main() -> None:
     from search.train import TrialContext, evaluate
 
     budget_s = args.budget_min * 60
+    for spec in args.tuners.split(","):  # a typo fails now, not after the seed's recipe trained
+        contender(spec, RunConfig())
     rows: dict[str, list[dict]] = {}
     for seed in (int(x) for x in args.seeds.split(",")):
         tmp = Path(tempfile.mkdtemp(prefix="agesearch-bench-"))
         try:
-            cfg = RunConfig(space=args.space, data_dir=args.data_dir, seed=seed, epochs=args.epochs,
-                            image_size=args.image_size, results_dir=str(tmp), overwrite=False)
+            cfg = RunConfig(space=args.space, data_dir=args.data_dir, seed=seed,
+                            epochs=args.epochs, image_size=args.image_size,
+                            results_dir=str(tmp), overwrite=False)
             data = data_mod.load(cfg)
             base = median_baseline(data.ages("train"), data.ages("val"), data.ages("test"))
             # the seed's recipe, trained once

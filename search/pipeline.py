@@ -212,6 +212,7 @@ def run(cfg: RunConfig, console=None, restart: bool = False) -> dict[str, Any]:
         return record
 
     objective.deadline = deadline  # a backend may plan by it (search.backends.optuna)
+    objective.baseline_mae = baseline["val_mae"]  # the accuracy band's zero (the same)
     freeze_startup_objects()
     stopped: UserError | None = None
     interrupted = False

@@ -70,16 +70,39 @@ def test_tpe_leaves_the_inaccurate_end_under_the_band():
     assert _proposals(0.75, baseline=None) == off  # no baseline known: no band
 
 
-def test_the_sampler_reads_the_runs_baseline(tmp_path):
+def test_the_study_gets_the_band_only_with_a_baseline(tmp_path):
     from search.config import RunConfig
 
-    (tmp_path / "run").mkdir()
-    (tmp_path / "run" / "baseline.json").write_text('{"val_mae": 14.5}')
-    study = ob.open_study(RunConfig(results_dir=str(tmp_path), run_name="run"), tmp_path / "run")
+    for name in ("run", "bare"):
+        (tmp_path / name).mkdir()
+    study = ob.open_study(RunConfig(results_dir=str(tmp_path), run_name="run"),
+                          tmp_path / "run", baseline_mae=14.5)
     assert study.sampler._baseline == 14.5 and study.sampler._band == 0.75
-    (tmp_path / "bare").mkdir()
     bare = ob.open_study(RunConfig(results_dir=str(tmp_path), run_name="bare"), tmp_path / "bare")
-    assert bare.sampler._band == 0.0  # no baseline.json: no band
+    assert bare.sampler._band == 0.0  # no baseline: no band
+
+
+def test_a_search_bands_against_its_own_median_age_baseline(tiny_cfg, monkeypatch):
+    """The pipeline hands the backend the baseline it wrote to baseline.json (a real
+    one-trial search; make_sampler is only watched)."""
+    import json
+    from pathlib import Path
+
+    from search import pipeline
+
+    seen = []
+    real = ob.make_sampler
+
+    def watched(*args, **kwargs):
+        seen.append((kwargs.get("band"), kwargs.get("baseline")))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ob, "make_sampler", watched)
+    cfg = tiny_cfg.replace(trials=1, epochs=1, reference=False, run_name="band")
+    pipeline.run(cfg)
+    run_dir = Path(cfg.results_dir) / cfg.run_name
+    written = json.loads((run_dir / "baseline.json").read_text())["val_mae"]
+    assert seen and all(s == (0.75, written) for s in seen), seen
 
 
 @pytest.mark.parametrize("value", ["1", "1.5", "-0.1", "x"])

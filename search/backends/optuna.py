@@ -40,9 +40,9 @@ max(4, min(50, --trials // 3)).
 
 The accuracy band (``--accuracy-band``, default 0.75): the samplers see a complete trial
 that gained less than that share of the best complete trial's gain over the median-age
-baseline (``baseline.json``) as infeasible (:class:`_Banded`; nothing is stored, reports
-rank every trial), so the search leaves the tiny, inaccurate end of the front once it has
-found much better networks.
+baseline (the objective's ``baseline_mae``, set by the pipeline) as infeasible
+(:class:`_Banded`; nothing is stored, reports rank every trial), so the search leaves the
+tiny, inaccurate end of the front once it has found much better networks.
 """
 
 from __future__ import annotations
@@ -173,12 +173,20 @@ class _PerTrialSeed(optuna.samplers.BaseSampler):
 
     def __init__(self, make, seed: int, band: float = 0.0, baseline: float | None = None):
         self._make, self._seed, self._band, self._baseline = make, seed, band, baseline
+        self._banded: _Banded | None = None
         self._inner = make(seed)
 
     def _view(self, study):
-        return _Banded(study, self._band, self._baseline) if self._band > 0 else study
+        """What the inner sampler sees: the study, or under the band this trial's view of it
+        (made once per trial, so its limit is computed once, not per parameter)."""
+        if self._band <= 0:
+            return study
+        if self._banded is None or self._banded._study is not study:
+            self._banded = _Banded(study, self._band, self._baseline)
+        return self._banded
 
     def before_trial(self, study, trial) -> None:
+        self._banded = None  # the finished trials may have changed: a new view
         self._inner = self._make(_seed_for(self._seed, trial.number), study)
         self._inner.before_trial(study, trial)
 
@@ -223,19 +231,25 @@ class _Banded:
 
     def __init__(self, study, band: float, baseline: float):
         self._study, self._band, self._baseline = study, band, baseline
+        self._limit: float | None = None
+        self._limit_known = False  # computed on first use, once per view
 
     def __getattr__(self, name):
         return getattr(self._study, name)
 
     def limit(self) -> float | None:
-        """The worst validation MAE inside the band now (years); None: no trial beat the
-        baseline yet, so there is no gain to keep a share of."""
-        done = [t.values[0] for t in self._study.get_trials(deepcopy=False,
-                                                             states=(TrialState.COMPLETE,))
+        """The worst validation MAE inside the band (years), as the finished trials stood
+        when first asked; None: no trial beat the baseline yet, so there is no gain to
+        keep a share of."""
+        if not self._limit_known:
+            done = [t.values[0] for t in self._study.get_trials(
+                deepcopy=False, states=(TrialState.COMPLETE,))
                 if t.values and math.isfinite(t.values[0])]
-        if not done or min(done) >= self._baseline:
-            return None
-        return self._baseline - self._band * (self._baseline - min(done))
+            best = min(done, default=math.inf)
+            if best < self._baseline:
+                self._limit = self._baseline - self._band * (self._baseline - best)
+            self._limit_known = True
+        return self._limit
 
     def _mark(self, trials):
         limit = self.limit()
@@ -254,6 +268,8 @@ class _Banded:
     def get_trials(self, deepcopy: bool = True, states=None):
         return self._mark(self._study.get_trials(deepcopy=deepcopy, states=states))
 
+    # Optuna's samplers read trials through this private method (TPE and NSGA-II in 4.x and
+    # 5.0); tests/test_accuracy_band.py checks that TPE still obeys the band.
     def _get_trials(self, deepcopy: bool = True, states=None, use_cache: bool = False):
         return self._mark(self._study._get_trials(deepcopy=deepcopy, states=states,
                                                   use_cache=use_cache))
@@ -379,21 +395,14 @@ def _durations(study) -> list[float]:
     return out
 
 
-def _baseline(run_dir: Path) -> float | None:
-    """The median-age baseline's validation MAE the pipeline wrote (None: not there)."""
-    import json
-
-    try:
-        return float(json.loads((Path(run_dir) / "baseline.json").read_text())["val_mae"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-def open_study(cfg, run_dir: Path, deadline: float | None = None):
+def open_study(cfg, run_dir: Path, deadline: float | None = None,
+               baseline_mae: float | None = None):
     """The run's study (created on first use; every worker loads the same one).
 
     ``deadline``: ``time.time()`` after which no trial starts (``--max-minutes``); the
-    sampler's random start-up then follows the trials that fit before it."""
+    sampler's random start-up then follows the trials that fit before it.
+    ``baseline_mae``: the median-age baseline's validation MAE (years), which the accuracy
+    band measures gains from (None: no band)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
     def expected(study) -> int:
@@ -405,7 +414,7 @@ def open_study(cfg, run_dir: Path, deadline: float | None = None):
                                 study_name=run_dir.name,
                                 sampler=make_sampler(cfg.tuner, cfg.seed, expected,
                                                      band=cfg.accuracy_band,
-                                                     baseline=_baseline(run_dir)),
+                                                     baseline=baseline_mae),
                                 directions=["minimize"] * len(METRICS), load_if_exists=True)
     if len(study.directions) != len(METRICS):
         raise UserError(f"--storage holds a study {run_dir.name!r} with "
@@ -421,7 +430,8 @@ def open_study(cfg, run_dir: Path, deadline: float | None = None):
 def search(space: Space, objective: backends.Objective, cfg,
            run_dir: Path) -> list[TrialRecord]:
     """Run (or join, or resume) the search; return every trial record of the run."""
-    study = open_study(cfg, run_dir, getattr(objective, "deadline", None))
+    study = open_study(cfg, run_dir, getattr(objective, "deadline", None),
+                       getattr(objective, "baseline_mae", None))
     _check_storage_matches(study, run_dir)
     recover_stale(study)
     streak = backends.InfeasibleStreak()
