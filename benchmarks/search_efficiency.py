@@ -12,11 +12,14 @@ Contenders, each on the same data, split and wall-clock budget:
   space, validation MAE only, no costs, no pruning, no budget; its trials are costed and
   ranked afterwards by the same Pareto code;
 - ``agesearch:<tuner>``: this toolkit's search with that ``--tuner`` and its defaults, one
-  ``run_search.py`` search with ``--max-minutes`` as the budget (and ``--no-reference``:
-  the seed's recipe is its own contender). Options after ``+`` vary one default:
-  ``+res`` searches the space's resolutions instead of ``--image-size``, ``+noprune``
-  turns pruning off, ``+eN`` trains N epochs per trial, ``+bandX`` sets the accuracy band
-  (``+band0``: off), ``+graceN`` prunes no trial before epoch N.
+  ``run_search.py`` search with ``--max-minutes`` as the budget. A default search first
+  trains the space's reference (the seed's recipe) inside that budget and ranks it with the
+  searched trials, so it is on this contender's front too; it never counts for "time to the
+  seed's MAE" or "as good as the seed". Options after ``+`` vary one default: ``+res``
+  searches the space's resolutions instead of ``--image-size``, ``+noref`` skips the
+  reference (``--no-reference``), ``+noprune`` turns pruning off, ``+eN`` trains N epochs
+  per trial, ``+bandX`` sets the accuracy band (``+band0``: off), ``+graceN`` prunes no
+  trial before epoch N.
 
 For each: best validation MAE, the hypervolume of its (MAE, float16 KiB) front against one
 reference point shared by all contenders (the median-age baseline's MAE, twice the seed
@@ -40,9 +43,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from search.quiet import load_tensorflow  # noqa: E402
 
 
-def front_figures(points: list[tuple[float, float, float]], ref_point: tuple[float, float],
+def front_figures(points: list[tuple], ref_point: tuple[float, float],
                   seed_mae: float | None, seed_kib: float | None) -> dict:
-    """points: (seconds since start, val MAE, float16 KiB) of finished trials."""
+    """points: (seconds since start, val MAE, float16 KiB[, is the seed's recipe]) of
+    finished trials. The seed's recipe trained inside a search (its reference trial) is on
+    the front, but never counts as reaching, or being as good as, itself."""
     from search import pareto
 
     if not points:
@@ -52,7 +57,8 @@ def front_figures(points: list[tuple[float, float, float]], ref_point: tuple[flo
     hv = pareto.hypervolume([(p[1] / ref_point[0], p[2] / ref_point[1]) for p in points],
                             (1.0, 1.0))
     small = min(p[2] for p in points if p[1] <= 1.1 * best)
-    as_good = [p for p in points if seed_mae is not None and p[1] <= seed_mae]
+    as_good = [p for p in points if seed_mae is not None and p[1] <= seed_mae
+               and not (len(p) > 3 and p[3])]
     reach = sorted(p[0] for p in as_good)
     # the smallest model at least as accurate as the seed's recipe, as a share of its size
     share = min(p[2] for p in as_good) / seed_kib if as_good and seed_kib else None
@@ -62,7 +68,8 @@ def front_figures(points: list[tuple[float, float, float]], ref_point: tuple[flo
 
 def contender(spec: str, cfg):
     """A toolkit contender from ``tuner[+option...]``: ``+res`` searches the space's
-    resolutions (else ``--image-size``), ``+noprune`` turns pruning off, ``+eN`` trains N
+    resolutions (else ``--image-size``), ``+noref`` skips the reference trial, ``+noprune``
+    turns pruning off, ``+eN`` trains N
     epochs per trial, ``+bandX`` sets ``--accuracy-band X`` (0: off), ``+graceN`` sets
     ``--prune-after N``."""
     tuner, *opts = spec.split("+")
@@ -70,6 +77,8 @@ def contender(spec: str, cfg):
     for o in opts:
         if o == "res":
             changes["image_size"] = None
+        elif o == "noref":
+            changes["reference"] = False
         elif o == "noprune":
             changes["prune"] = False
         elif o.startswith("band"):
@@ -88,14 +97,14 @@ def contender(spec: str, cfg):
             changes["patience"] = min(cfg.patience, int(o[1:]))
         else:
             raise SystemExit(f"unknown contender option {o!r} in {spec!r}: expected res, "
-                             "noprune, eN, bandX or graceN")
+                             "noref, noprune, eN, bandX or graceN")
     return cfg.replace(**changes)
 
 
-def run_toolkit(cfg, budget_s: float) -> list[tuple[float, float, float]]:
-    """One search with ``--max-minutes`` as the budget, as a user would run it (no reference:
-    the seed's recipe is its own contender); (seconds to finish, val MAE, float16 KiB) of
-    each completed trial (pruned trials have no model to ship)."""
+def run_toolkit(cfg, budget_s: float) -> list[tuple[float, float, float, bool]]:
+    """One search with ``--max-minutes`` as the budget, as a user would run it; (seconds to
+    finish, val MAE, float16 KiB, is the reference) of each completed trial (pruned trials
+    have no model to ship)."""
     import io
 
     from rich.console import Console
@@ -104,14 +113,14 @@ def run_toolkit(cfg, budget_s: float) -> list[tuple[float, float, float]]:
     from search.records import COMPLETE, load_records
 
     t0 = time.time()
-    pipeline.run(cfg.replace(trials=100_000, max_minutes=budget_s / 60, reference=False),
+    pipeline.run(cfg.replace(trials=100_000, max_minutes=budget_s / 60),
                  console=Console(file=io.StringIO()))
     run_dir = Path(cfg.results_dir) / cfg.run_name
     out = []
     for r in load_records(run_dir):
         if r.status == COMPLETE and r.val_mae is not None and r.tflite_float16_bytes:
             done = (run_dir / "trials" / r.trial_id / "record.json").stat().st_mtime - t0
-            out.append((done, r.val_mae, r.tflite_float16_bytes / 1024))
+            out.append((done, r.val_mae, r.tflite_float16_bytes / 1024, r.is_reference))
     for r in sorted(load_records(run_dir), key=lambda r: r.trial_id):
         v = r.values
         print(f"    trial {r.trial_id} {r.status:8} {v.get('image_size', cfg.image_size)} px "
@@ -177,7 +186,7 @@ def main() -> None:
     ap.add_argument("--seeds", default="42")
     ap.add_argument("--tuners", default="tpe,random",
                     help="toolkit contenders, comma-separated: "
-                         "tuner[+res][+noprune][+eN][+bandX][+graceN]")
+                         "tuner[+res][+noref][+noprune][+eN][+bandX][+graceN]")
     ap.add_argument("--no-plain", action="store_true", help="skip the plain KerasTuner run")
     ap.add_argument("--space", default="lite",
                     help="the space the toolkit contenders search (a shipped name or a .toml "
