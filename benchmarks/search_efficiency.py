@@ -131,8 +131,11 @@ def run_toolkit(cfg, budget_s: float) -> list[tuple[float, float, float, bool]]:
     return out
 
 
-def run_plain_kerastuner(cfg, data, budget_s: float) -> list[tuple[float, float, float]]:
-    """A hand-written KerasTuner RandomSearch over the lite space; costs measured afterwards."""
+def run_plain_kerastuner(cfg, data, budget_s: float,
+                         stream: int = 0) -> list[tuple[float, float, float]]:
+    """A hand-written KerasTuner RandomSearch over the lite space; costs measured afterwards.
+    ``stream``: another sequence of random candidates on the same data and split (0: the
+    tuner seeded with ``--seed``, as every run before this option)."""
     import keras
     import keras_tuner as kt
 
@@ -164,7 +167,7 @@ def run_plain_kerastuner(cfg, data, budget_s: float) -> list[tuple[float, float,
     with tempfile.TemporaryDirectory() as tmp:
         tuner = Hand(hypermodel=None, objective=kt.Objective("val_mae", "min"), max_trials=10**6,
                      hyperparameters=hyperparameters(s), directory=tmp, project_name="plain",
-                     seed=cfg.seed, max_consecutive_failed_trials=10**6)
+                     seed=cfg.seed + 1_000_003 * stream, max_consecutive_failed_trials=10**6)
         try:
             tuner.search(verbose=0)
         except RuntimeError:
@@ -188,6 +191,10 @@ def main() -> None:
                     help="toolkit contenders, comma-separated: "
                          "tuner[+res][+noref][+noprune][+eN][+bandX][+graceN]")
     ap.add_argument("--no-plain", action="store_true", help="skip the plain KerasTuner run")
+    ap.add_argument("--plain-stream", type=int, default=0,
+                    help="draw the plain KerasTuner search's candidates from another random "
+                         "sequence (same data and split): how much its figures owe to its "
+                         "draws")
     ap.add_argument("--space", default="lite",
                     help="the space the toolkit contenders search (a shipped name or a .toml "
                          "path), to measure a change to it; plain KerasTuner and the seed's "
@@ -205,7 +212,8 @@ def main() -> None:
     from search.train import TrialContext, evaluate
 
     budget_s = args.budget_min * 60
-    for spec in args.tuners.split(","):  # a typo fails now, not after the seed's recipe trained
+    tuners = [t for t in args.tuners.split(",") if t]  # --tuners "": no toolkit contender
+    for spec in tuners:  # a typo fails now, not after the seed's recipe trained
         contender(spec, RunConfig())
     rows: dict[str, list[dict]] = {}
     for seed in (int(x) for x in args.seeds.split(",")):
@@ -232,12 +240,13 @@ def main() -> None:
                   f"HV reference point ({ref_point[0]:.2f} y, {ref_point[1]:.0f} KiB)",
                   flush=True)
             results = {"seed": seed_pts}
-            specs = ([] if args.no_plain else ["plain-kt"]) + args.tuners.split(",")
+            specs = ([] if args.no_plain else ["plain-kt"]) + tuners
             for spec in specs:
                 name = spec if spec == "plain-kt" else f"agesearch:{spec}"
                 try:  # one contender's failure never loses the others' figures
                     results[name] = (
-                        run_plain_kerastuner(cfg, data, budget_s) if spec == "plain-kt" else
+                        run_plain_kerastuner(cfg, data, budget_s, args.plain_stream)
+                        if spec == "plain-kt" else
                         run_toolkit(contender(spec, cfg).replace(
                             run_name="bench-" + spec.replace("+", "_")), budget_s))
                 except Exception as e:  # noqa: BLE001 - reported, and the benchmark goes on
