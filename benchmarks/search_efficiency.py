@@ -43,11 +43,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from search.quiet import load_tensorflow  # noqa: E402
 
 
-def front_figures(points: list[tuple], ref_point: tuple[float, float],
+def front_figures(points: list[tuple[float, float, float, bool]], ref_point: tuple[float, float],
                   seed_mae: float | None, seed_kib: float | None) -> dict:
-    """points: (seconds since start, val MAE, float16 KiB[, is the seed's recipe]) of
-    finished trials. The seed's recipe trained inside a search (its reference trial) is on
-    the front, but never counts as reaching, or being as good as, itself."""
+    """points: (seconds since start, val MAE, float16 KiB, is a search's reference trial) of
+    finished trials. A search's reference trial (the seed's recipe trained inside it) is on
+    the front, but never counts as reaching, or being as good as, the seed's recipe."""
     from search import pareto
 
     if not points:
@@ -57,8 +57,7 @@ def front_figures(points: list[tuple], ref_point: tuple[float, float],
     hv = pareto.hypervolume([(p[1] / ref_point[0], p[2] / ref_point[1]) for p in points],
                             (1.0, 1.0))
     small = min(p[2] for p in points if p[1] <= 1.1 * best)
-    as_good = [p for p in points if seed_mae is not None and p[1] <= seed_mae
-               and not (len(p) > 3 and p[3])]
+    as_good = [p for p in points if seed_mae is not None and p[1] <= seed_mae and not p[3]]
     reach = sorted(p[0] for p in as_good)
     # the smallest model at least as accurate as the seed's recipe, as a share of its size
     share = min(p[2] for p in as_good) / seed_kib if as_good and seed_kib else None
@@ -69,9 +68,8 @@ def front_figures(points: list[tuple], ref_point: tuple[float, float],
 def contender(spec: str, cfg):
     """A toolkit contender from ``tuner[+option...]``: ``+res`` searches the space's
     resolutions (else ``--image-size``), ``+noref`` skips the reference trial, ``+noprune``
-    turns pruning off, ``+eN`` trains N
-    epochs per trial, ``+bandX`` sets ``--accuracy-band X`` (0: off), ``+graceN`` sets
-    ``--prune-after N``."""
+    turns pruning off, ``+eN`` trains N epochs per trial, ``+bandX`` sets
+    ``--accuracy-band X`` (0: off), ``+graceN`` sets ``--prune-after N``."""
     tuner, *opts = spec.split("+")
     changes = {"tuner": tuner}
     for o in opts:
@@ -132,7 +130,7 @@ def run_toolkit(cfg, budget_s: float) -> list[tuple[float, float, float, bool]]:
 
 
 def run_plain_kerastuner(cfg, data, budget_s: float,
-                         stream: int = 0) -> list[tuple[float, float, float]]:
+                         stream: int = 0) -> list[tuple[float, float, float, bool]]:
     """A hand-written KerasTuner RandomSearch over the lite space; costs measured afterwards.
     ``stream``: another sequence of random candidates on the same data and split (0: the
     tuner seeded with ``--seed``, as every run before this option)."""
@@ -176,10 +174,17 @@ def run_plain_kerastuner(cfg, data, budget_s: float,
     for t, values, model in finished:
         mae = float(model.evaluate(data.dataset("val"), verbose=0, return_dict=True)["mae"])
         c = costs.measure(model, values, (size, size, 3), with_latency=False)
-        out.append((t, mae, c.tflite_float16_bytes / 1024))
+        out.append((t, mae, c.tflite_float16_bytes / 1024, False))
         print(f"    trial at {t:.0f} s {values['blocks']} blocks {values['head']}: val {mae:.2f} y "
               f"{c.tflite_float16_bytes / 1024:.0f} KiB", flush=True)
     return out
+
+
+def _stream(text: str) -> int:
+    """``--plain-stream``: a whole number, 0 or more."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return int(text)
 
 
 def main() -> None:
@@ -191,7 +196,7 @@ def main() -> None:
                     help="toolkit contenders, comma-separated: "
                          "tuner[+res][+noref][+noprune][+eN][+bandX][+graceN]")
     ap.add_argument("--no-plain", action="store_true", help="skip the plain KerasTuner run")
-    ap.add_argument("--plain-stream", type=int, default=0,
+    ap.add_argument("--plain-stream", type=_stream, default=0,
                     help="draw the plain KerasTuner search's candidates from another random "
                          "sequence (same data and split): how much its figures owe to its "
                          "draws")
@@ -230,7 +235,8 @@ def main() -> None:
                                run_dir=tmp / "seed")
             ref = dict(space.load("lite").pinned({"image_size": args.image_size}).reference)
             rec = evaluate("ref", ref, ctx, is_reference=True)
-            seed_pts = ([(time.perf_counter() - t0, rec.val_mae, rec.tflite_float16_bytes / 1024)]
+            seed_pts = ([(time.perf_counter() - t0, rec.val_mae, rec.tflite_float16_bytes / 1024,
+                          False)]
                         if rec.val_mae is not None else [])
             seed_mae = rec.val_mae
             ref_point = (base["val_mae"], 2 * (rec.tflite_float16_bytes or 1024) / 1024)

@@ -43,7 +43,7 @@ def test_trials_outside_the_band_are_infeasible_to_the_sampler_only():
     assert ob._Banded(study, 0.2, BASELINE).get_trials()[0].constraints[
         "agesearch_accuracy_band"] < 0
     # nothing beat the baseline: no gain to keep a share of, nothing is marked
-    assert ob._Banded(study, 0.75, 4.0).limit() is None
+    assert ob._Banded(study, 0.75, 4.0).limit is None
     assert ob._Banded(study, 0.75, 4.0).get_trials()[0].constraints == {}
 
 

@@ -48,6 +48,7 @@ tiny, inaccurate end of the front once it has found much better networks.
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import time
 import warnings
@@ -231,28 +232,25 @@ class _Banded:
 
     def __init__(self, study, band: float, baseline: float):
         self._study, self._band, self._baseline = study, band, baseline
-        self._limit: float | None = None
-        self._limit_known = False  # computed on first use, once per view
 
     def __getattr__(self, name):
         return getattr(self._study, name)
 
+    @functools.cached_property
     def limit(self) -> float | None:
         """The worst validation MAE inside the band (years), as the finished trials stood
-        when first asked; None: no trial beat the baseline yet, so there is no gain to
-        keep a share of."""
-        if not self._limit_known:
-            done = [t.values[0] for t in self._study.get_trials(
-                deepcopy=False, states=(TrialState.COMPLETE,))
+        when first asked (once per view); None: no trial beat the baseline yet, so there is
+        no gain to keep a share of."""
+        done = [t.values[0] for t in self._study.get_trials(deepcopy=False,
+                                                             states=(TrialState.COMPLETE,))
                 if t.values and math.isfinite(t.values[0])]
-            best = min(done, default=math.inf)
-            if best < self._baseline:
-                self._limit = self._baseline - self._band * (self._baseline - best)
-            self._limit_known = True
-        return self._limit
+        best = min(done, default=math.inf)
+        if best >= self._baseline:
+            return None
+        return self._baseline - self._band * (self._baseline - best)
 
     def _mark(self, trials):
-        limit = self.limit()
+        limit = self.limit
         if limit is None:
             return trials
         out = []
