@@ -207,8 +207,9 @@ def export_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("run_dir", help="the run folder, e.g. results/lite-20260101-120000")
     p.add_argument("--trial", default=None,
-                   help="'best' (lowest validation MAE on the Pareto front), 'knee' (knee of "
-                        "the front of validation MAE against float16 file size), a trial id, "
+                   help="'best' (lowest validation MAE on the Pareto front), 'knee' (the "
+                        "leaderboard's knee: validation MAE against parameters and float16 "
+                        "size, accuracy weighing as much as size), a trial id, "
                         "or several separated by commas (default: best)")
     p.add_argument("--max-kib", type=_positive_number, default=None,
                    help="instead of --trial: the lowest validation MAE whose TFLite float16 "

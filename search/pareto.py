@@ -186,22 +186,42 @@ def _hv(pts: list[tuple[float, ...]], ref: tuple[float, ...]) -> float:
     return vol
 
 
-def knee(points: Sequence[Sequence[float]]) -> int | None:
+def knee_weights(objectives: Sequence[str]) -> tuple[float, ...]:
+    """How much each objective counts towards the knee: accuracy against cost, evenly.
+
+    ``mae`` weighs 1 and the cost objectives (parameters, TFLite size, MACs, latency) share
+    a weight of 1 between them, so that two measures of the same size (parameters and the
+    TFLite file, nearly proportional) do not together outvote accuracy. Without ``mae``,
+    every objective weighs 1.
+    """
+    if "mae" not in objectives or len(objectives) < 2:
+        return tuple(1.0 for _ in objectives)
+    share = 1.0 / (len(objectives) - 1)
+    return tuple(1.0 if o == "mae" else share for o in objectives)
+
+
+def knee(points: Sequence[Sequence[float]],
+         weights: Sequence[float] | None = None) -> int | None:
     """Index of the knee of a front: the best trade-off, or None for no points.
 
     Definition: normalise every objective over the front itself to [0, 1] (0 = the front's
     best value, 1 = its worst); the knee is the point farthest on the ideal side of the
-    hyperplane through the unit points (1, 0, ...), (0, 1, ...), ..., that is the point with
-    the smallest sum of normalised objectives. With two objectives that hyperplane is exactly
-    the line through the front's two extreme points (Das, 1999; Deb and Gupta, 2011). Ties go
-    to the lowest first objective, then the earliest point. Correlated objectives (parameters
-    and TFLite size) weigh twice: choose ``--objectives mae,kib`` to weigh size once.
+    hyperplane through the points (1/w1, 0, ...), (0, 1/w2, ...), ..., that is the point with
+    the smallest weighted sum of normalised objectives (``weights``: 1 each by default; see
+    :func:`knee_weights` for the leaderboard's). With two objectives weighing the same that
+    hyperplane is exactly the line through the front's two extreme points (Das, 1999; Deb and
+    Gupta, 2011). Ties go to the lowest first objective, then the earliest point.
     """
     if not points:
         return None
+    w = [1.0] * len(points[0]) if weights is None else list(weights)
+    if len(w) != len(points[0]):
+        raise ValueError(f"{len(w)} knee weights for {len(points[0])} objectives")
     lows, highs = bounds(points)
     norm = normalise(points, lows, highs)
-    return min(range(len(points)), key=lambda i: (sum(norm[i]), points[i][0], i))
+    return min(range(len(points)),
+               key=lambda i: (sum(x * wi for x, wi in zip(norm[i], w, strict=True)),
+                              points[i][0], i))
 
 
 def objective_vector(record: TrialRecord, objectives: Sequence[str]) -> list[float] | None:
@@ -268,7 +288,7 @@ def knee_trial(records: Sequence[TrialRecord],
         return None
     ranks = non_dominated_ranks(points)
     front = [k for k, r in enumerate(ranks) if r == 1]
-    i = knee([points[k] for k in front])
+    i = knee([points[k] for k in front], knee_weights(objectives))
     return kept[front[i]] if i is not None else None
 
 

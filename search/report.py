@@ -303,6 +303,19 @@ def _sort_key(sort: str):
     return key
 
 
+def _knee_definition(objectives: Sequence[str]) -> str:
+    """What the knee is, in words, for these objectives (leaderboard.json, the reports)."""
+    weights = pareto.knee_weights(objectives)
+    head = ("the front member with the smallest weighted sum of its objectives, each "
+            "normalised over the front to [0, 1] (0 = the front's best)")
+    if len(set(weights)) == 1:
+        return head + ", all weighing 1"
+    costs = [pareto.OBJECTIVES[o].label for o in objectives if o != "mae"]
+    share = weights[[o != "mae" for o in objectives].index(True)]
+    return (head + f": validation MAE weighs 1 and the costs ({', '.join(costs)}) {share:.2g} "
+            "each, so accuracy counts as much as cost")
+
+
 def _unique_names(runs: Sequence[RunData]) -> list[str]:
     seen: dict[str, int] = {}
     out = []
@@ -344,7 +357,7 @@ def board(runs: Sequence[RunData], objectives: Sequence[str] = pareto.DEFAULT_OB
                                         entries[k][0], entries[k][1].trial_id), default=None)
 
     best_k = lowest_mae(front)
-    knee_i = pareto.knee([point_of[k] for k in front])
+    knee_i = pareto.knee([point_of[k] for k in front], pareto.knee_weights(objectives))
     knee_k = front[knee_i] if knee_i is not None else None
 
     # Hypervolume: objectives normalised over every ranked trial, reference 1.1 in each.
@@ -355,9 +368,7 @@ def board(runs: Sequence[RunData], objectives: Sequence[str] = pareto.DEFAULT_OB
                                  if r.status == COMPLETE and k not in rank_of),
         "hypervolume": None, "hypervolume_max": None,
         "normalisation": {}, "reference_point": {},
-        "knee_definition": "the front member with the smallest sum of objectives normalised "
-                           "over the front to [0, 1]: the one farthest on the ideal side of the "
-                           "line (plane) through the front's extremes",
+        "knee_definition": _knee_definition(objectives),
     }
     run_hv: list[float | None] = [None] * len(runs)
     if points and 2 <= d <= 3:
@@ -426,7 +437,8 @@ def board(runs: Sequence[RunData], objectives: Sequence[str] = pareto.DEFAULT_OB
         own_ranks = dict(zip(own, pareto.non_dominated_ranks([point_of[k] for k in own]),
                              strict=True))
         own_front = [k for k in own if own_ranks[k] == 1]
-        own_knee = pareto.knee([point_of[k] for k in own_front])
+        own_knee = pareto.knee([point_of[k] for k in own_front],
+                               pareto.knee_weights(objectives))
         own_best = lowest_mae(own_front)
         run_infos.append({
             "run": names[i], "path": run.path, "config": run.config, "space": run.space,
@@ -634,8 +646,8 @@ def summary(b: Mapping[str, Any]) -> dict[str, list[str]]:
     knee = _find(b, b["knee_trial"], b["knee_run"])
     if knee and info["ranked"] > 1:
         vals = ", ".join(_objective_value(o, knee) for o in b["objectives"])
-        head.append(f"Knee (best trade-off: smallest sum of objectives normalised over the "
-                    f"front): trial {knee['trial_id']}{where(knee)}, {vals}.")
+        head.append(f"Knee (best trade-off of accuracy against cost, see the report's notes): "
+                    f"trial {knee['trial_id']}{where(knee)}, {vals}.")
     if info.get("hypervolume") is not None:
         refp = ", ".join(f"{o} {_ref_value(o, v)}" for o, v in info["reference_point"].items())
         per_run = ""

@@ -26,6 +26,21 @@ def test_knee_is_the_front_point_farthest_below_the_line_joining_the_extremes():
     assert pareto.knee_trial(more).trial_id == "c"
 
 
+def test_knee_weighs_accuracy_as_much_as_the_two_size_objectives_together():
+    # A front from a real run (synthetic faces, baseline 16.49 y). With parameters and float16
+    # size each weighing as much as MAE, size counted twice and the knee was "cheap" at 8.61 y;
+    # accuracy against cost, evenly, gives "mid": 3 y better at 3.5x the size.
+    run = [rec("ref", 4.43, 698.5, params=351_356), rec("tiny", 10.00, 63.2, params=26_932),
+           rec("mid", 5.44, 431.9, params=215_492), rec("cheap", 8.61, 122.5, params=57_180)]
+    assert pareto.knee_trial(run).trial_id == "mid"
+    assert pareto.knee_trial(run, ("mae", "kib")).trial_id == "mid"
+    points = [pareto.objective_vector(r, pareto.DEFAULT_OBJECTIVES) for r in run]
+    assert pareto.knee(points) == 3  # unweighted: size twice over
+    assert pareto.knee_weights(("mae", "params", "kib")) == (1.0, 0.5, 0.5)
+    assert pareto.knee_weights(("latency", "mae")) == (1.0, 1.0)
+    assert pareto.knee_weights(("params", "kib")) == (1.0, 1.0)
+
+
 def test_knee_ignores_the_order_of_records():
     assert pareto.knee_trial(list(reversed(FRONT))).trial_id == "c"
 

@@ -105,6 +105,10 @@ def test_knee_is_farthest_from_the_line_through_the_extremes():
     assert pareto.knee([]) is None
     # A flat front (on the line): ties go to the lowest first objective.
     assert pareto.knee([[2, 8], [0, 10], [10, 0]]) == 1
+    # Weights tilt the line: counting the second objective 5x makes (5, 1) the better trade.
+    assert pareto.knee(front, [1, 5]) == 2
+    with pytest.raises(ValueError, match="2 knee weights for 3 objectives"):
+        pareto.knee([[1, 2, 3]], [1, 1])
 
 
 def test_normalise_maps_bounds_to_zero_and_one():
