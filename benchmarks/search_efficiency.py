@@ -26,12 +26,21 @@ reference point shared by all contenders (the median-age baseline's MAE, twice t
 recipe's float16 size), trials finished, the smallest float16 model within 10% of its best
 MAE, the time it took to first reach the seed recipe's MAE, and the smallest model at least
 as accurate as the seed recipe as a share of the seed's float16 size. A trial started
-before the budget ends runs to its end, for every contender.
+before the budget ends runs to its end, for every contender. Then, for each toolkit
+contender against each hand-written search, the hypervolume paired by seed: wins, the
+median difference and a two-sided sign test.
+
+``--out FILE.jsonl`` appends each contender's figures as it finishes (one JSON object a
+line); ``--summarise FILE.jsonl [...]`` prints the same tables from such files, pooling
+every run with the same data, budget, epochs, resolution and space (no training): run a few seeds at a time
+and read them together.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import shutil
 import sys
 import tempfile
@@ -180,6 +189,107 @@ def run_plain_kerastuner(cfg, data, budget_s: float,
     return out
 
 
+def sign_test(wins: int, losses: int) -> float:
+    """Two-sided exact sign test: the chance of a split at least this uneven if either
+    contender were as likely to win each pair (ties left out)."""
+    n = wins + losses
+    if n == 0:
+        return 1.0
+    k = min(wins, losses)
+    return min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2 ** n)
+
+
+def _median(xs):
+    xs = sorted(x for x in xs if x is not None)
+    if not xs:
+        return None
+    mid = len(xs) // 2
+    m = xs[mid] if len(xs) % 2 else (xs[mid - 1] + xs[mid]) / 2
+    return (m, xs[0], xs[-1])
+
+
+def _fmt(m, spec, to="-"):
+    return "-" if m is None else f"{m[0]:{spec}} [{m[1]:{spec}}{to}{m[2]:{spec}}]"
+
+
+def _order(name: str) -> tuple[int, str]:
+    """The seed's recipe, then the hand-written searches, then the toolkit's."""
+    return (0 if name == "seed" else 1 if name.startswith("plain-kt") else 2, name)
+
+
+def print_tables(by_seed: dict[str, dict[int, dict]], title: str) -> None:
+    """The median [min-max] table over seeds, then each toolkit contender's hypervolume
+    against each hand-written search's, paired by seed. by_seed: contender -> seed ->
+    front_figures."""
+    seeds = sorted({s for runs in by_seed.values() for s in runs})
+    print(f"\n{title}; median [min-max] over {len(seeds)} seed(s): "
+          f"{', '.join(map(str, seeds))}")
+    print(f"{'contender':24} {'seeds':>5} {'best MAE y':>20} {'hypervolume':>20} {'trials':>12} "
+          f"{'smallest f16 KiB':>18} {'time to seed MAE s':>19} {'as good / seed size':>20}")
+    for name, runs in sorted(by_seed.items(), key=lambda kv: _order(kv[0])):
+        rs = list(runs.values())
+        print(f"{name:24} {len(rs):>5} {_fmt(_median([r['best_mae'] for r in rs]), '.2f'):>20} "
+              f"{_fmt(_median([r['hv'] for r in rs]), '.3f'):>20} "
+              f"{_fmt(_median([r['trials'] for r in rs]), '.0f'):>12} "
+              f"{_fmt(_median([r['small_kib'] for r in rs]), '.0f'):>18} "
+              f"{_fmt(_median([r['t_seed'] for r in rs]), '.0f'):>19} "
+              f"{_fmt(_median([r['seed_share'] for r in rs]), '.2f'):>20}")
+    print("smallest f16 KiB: the smallest float16 file within 10% of the contender's best MAE; "
+          "time to seed MAE: until a trial first matched the seed recipe's val MAE; as good / "
+          "seed size: the smallest model at least as accurate as the seed recipe, as a share "
+          "of its float16 size (target: at most 0.25); '-': none")
+    plains = sorted(n for n in by_seed if n.startswith("plain-kt"))
+    tools = sorted(n for n in by_seed if n.startswith("agesearch:"))
+    for tool in tools:
+        for plain in plains:
+            common = sorted(set(by_seed[tool]) & set(by_seed[plain]))
+            if not common:
+                continue
+            diffs = [by_seed[tool][s]["hv"] - by_seed[plain][s]["hv"] for s in common]
+            wins = sum(d > 0 for d in diffs)
+            losses = sum(d < 0 for d in diffs)
+            good = sum(1 for s in common if (by_seed[tool][s]["seed_share"] or 9) <= 0.25)
+            good_plain = sum(1 for s in common if (by_seed[plain][s]["seed_share"] or 9) <= 0.25)
+            print(f"{tool} against {plain}, hypervolume paired over {len(common)} seed(s): "
+                  f"higher on {wins}, lower on {losses}; difference median "
+                  f"{_fmt(_median(diffs), '+.3f', ' to ')}; sign test p = "
+                  f"{sign_test(wins, losses):.2f}; as accurate as the seed at <= 1/4 of its "
+                  f"size on {good} seed(s) against {good_plain}")
+
+
+def summarise(paths: list[str]) -> None:
+    """Print the tables of --out files, pooled per data, budget and epochs."""
+    groups: dict[tuple, dict[str, dict[int, dict]]] = {}
+    for path in paths:
+        try:
+            lines = Path(path).read_text().splitlines()
+        except OSError as e:
+            raise SystemExit(f"--summarise {path}: cannot read it ({e.strerror})") from None
+        for n, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                key = (row["data"], row["budget_min"], row["epochs"], row["image_size"],
+                       row["space"])
+                figures = {k: row[k] for k in ("best_mae", "hv", "trials", "small_kib",
+                                               "t_seed", "seed_share")}
+                runs = groups.setdefault(key, {}).setdefault(row["contender"], {})
+                runs[int(row["seed"])] = figures  # a later run of the same seed replaces it
+            except (ValueError, KeyError, TypeError) as e:
+                raise SystemExit(f"--summarise {path}, line {n}: expected one JSON object "
+                                 f"written by --out ({type(e).__name__}: {e})") from None
+    if not groups:
+        raise SystemExit(f"--summarise {' '.join(paths)}: no figures in them")
+    for (data, budget, epochs, size, space), by_seed in sorted(groups.items()):
+        print_tables(by_seed, _title(data, budget, epochs, size, space))
+
+
+def _title(data, budget, epochs, size, space) -> str:
+    return (f"{data}, budget {budget:g} min per contender, {epochs} epochs, {size} px"
+            + ("" if space == "lite" else f", toolkit space {space}"))
+
+
 def _stream(text: str) -> int:
     """``--plain-stream``: a whole number, 0 or more."""
     if not text.isdigit():
@@ -206,10 +316,17 @@ def main() -> None:
                          "recipe keep the shipped lite space")
     ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--image-size", type=int, default=64)
+    ap.add_argument("--out", default=None,
+                    help="append each contender's figures to this file, one JSON object a line")
+    ap.add_argument("--summarise", nargs="+", metavar="FILE", default=None,
+                    help="print the tables of --out files, pooling seeds per data, budget, "
+                         "epochs, --image-size and --space (a later run of a seed replaces an "
+                         "earlier one); trains nothing")
     args = ap.parse_args()
+    if args.summarise:
+        summarise(args.summarise)
+        return
     load_tensorflow()
-    import numpy as np
-
     from search import data as data_mod
     from search import space
     from search.config import RunConfig
@@ -220,7 +337,8 @@ def main() -> None:
     tuners = [t for t in args.tuners.split(",") if t]  # --tuners "": no toolkit contender
     for spec in tuners:  # a typo fails now, not after the seed's recipe trained
         contender(spec, RunConfig())
-    rows: dict[str, list[dict]] = {}
+    rows: dict[str, dict[int, dict]] = {}
+    label = Path(args.data_dir).name if args.data_dir else "synthetic"
     for seed in (int(x) for x in args.seeds.split(",")):
         tmp = Path(tempfile.mkdtemp(prefix="agesearch-bench-"))
         try:
@@ -241,16 +359,28 @@ def main() -> None:
             seed_mae = rec.val_mae
             ref_point = (base["val_mae"], 2 * (rec.tflite_float16_bytes or 1024) / 1024)
             seed_kib = (rec.tflite_float16_bytes or 0) / 1024 or None
+            meta = {"data": label, "seed": seed, "budget_min": args.budget_min,
+                    "epochs": args.epochs, "image_size": args.image_size, "space": args.space}
+
+            def record(name, pts, meta=meta, scale=(ref_point, seed_mae, seed_kib)):
+                f = front_figures(pts, *scale)
+                rows.setdefault(name, {})[meta["seed"]] = f
+                if args.out:  # written as it finishes: a later failure keeps it
+                    with open(args.out, "a") as fh:
+                        fh.write(json.dumps({**meta, "contender": name, **f}) + "\n")
+                return f
+
             print(f"seed {seed}: baseline val MAE {base['val_mae']:.2f} y, seed recipe "
                   f"{seed_mae:.2f} y, {rec.tflite_float16_bytes / 1024:.0f} KiB float16; "
                   f"HV reference point ({ref_point[0]:.2f} y, {ref_point[1]:.0f} KiB)",
                   flush=True)
-            results = {"seed": seed_pts}
             specs = ([] if args.no_plain else ["plain-kt"]) + tuners
+            plain_name = "plain-kt" + (f"#{args.plain_stream}" if args.plain_stream else "")
+            record("seed", seed_pts)
             for spec in specs:
-                name = spec if spec == "plain-kt" else f"agesearch:{spec}"
+                name = plain_name if spec == "plain-kt" else f"agesearch:{spec}"
                 try:  # one contender's failure never loses the others' figures
-                    results[name] = (
+                    pts = (
                         run_plain_kerastuner(cfg, data, budget_s, args.plain_stream)
                         if spec == "plain-kt" else
                         run_toolkit(contender(spec, cfg).replace(
@@ -258,36 +388,12 @@ def main() -> None:
                 except Exception as e:  # noqa: BLE001 - reported, and the benchmark goes on
                     print(f"  {name}: failed: {type(e).__name__}: {e}", flush=True)
                     continue
-                f = front_figures(results[name], ref_point, seed_mae, seed_kib)
-                print(f"  {name}: {f}", flush=True)
-            for name, pts in results.items():
-                rows.setdefault(name, []).append(front_figures(pts, ref_point, seed_mae,
-                                                               seed_kib))
+                print(f"  {name}: {record(name, pts)}", flush=True)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
-    def med(xs):
-        xs = [x for x in xs if x is not None]
-        return (float(np.median(xs)), float(min(xs)), float(max(xs))) if xs else None
-
-    def fmt(m, spec):
-        return "-" if m is None else f"{m[0]:{spec}} [{m[1]:{spec}}-{m[2]:{spec}}]"
-
-    print(f"\nbudget {args.budget_min:g} min per contender; median [min-max] over "
-          f"{len(args.seeds.split(','))} seed(s)")
-    print(f"{'contender':24} {'best MAE y':>20} {'hypervolume':>20} {'trials':>12} "
-          f"{'smallest f16 KiB':>18} {'time to seed MAE s':>19} {'as good / seed size':>20}")
-    for name, rs in rows.items():
-        print(f"{name:24} {fmt(med([r['best_mae'] for r in rs]), '.2f'):>20} "
-              f"{fmt(med([r['hv'] for r in rs]), '.3f'):>20} "
-              f"{fmt(med([r['trials'] for r in rs]), '.0f'):>12} "
-              f"{fmt(med([r['small_kib'] for r in rs]), '.0f'):>18} "
-              f"{fmt(med([r['t_seed'] for r in rs]), '.0f'):>19} "
-              f"{fmt(med([r['seed_share'] for r in rs]), '.2f'):>20}")
-    print("smallest f16 KiB: the smallest float16 file within 10% of the contender's best MAE; "
-          "time to seed MAE: until a trial first matched the seed recipe's val MAE; as good / "
-          "seed size: the smallest model at least as accurate as the seed recipe, as a share "
-          "of its float16 size (target: at most 0.25); '-': none")
+    print_tables(rows, _title(label, args.budget_min, args.epochs, args.image_size,
+                              args.space))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,80 @@
+"""benchmarks/search_efficiency.py's figures and pooled summary (pure Python: no training)."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+_PATH = Path(__file__).resolve().parent.parent / "benchmarks" / "search_efficiency.py"
+_spec = importlib.util.spec_from_file_location("search_efficiency", _PATH)
+bench = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench)
+
+
+def test_sign_test_is_the_exact_two_sided_binomial():
+    assert bench.sign_test(7, 0) == pytest.approx(2 / 128)
+    assert bench.sign_test(0, 7) == pytest.approx(2 / 128)
+    assert bench.sign_test(6, 1) == pytest.approx(2 * 8 / 128)
+    assert bench.sign_test(3, 3) == 1.0
+    assert bench.sign_test(0, 0) == 1.0
+
+
+def test_front_figures_count_a_searchs_reference_on_the_front_but_never_as_the_seed():
+    ref_point = (16.0, 1400.0)
+    pts = [(30.0, 8.0, 700.0, True),    # the search's own reference: the seed's recipe
+           (60.0, 7.9, 100.0, False),   # as accurate as the seed at a seventh of its size
+           (90.0, 12.0, 20.0, False)]
+    f = bench.front_figures(pts, ref_point, seed_mae=8.0, seed_kib=700.0)
+    assert f["best_mae"] == 7.9 and f["trials"] == 3
+    assert f["t_seed"] == 60.0 and f["seed_share"] == pytest.approx(100 / 700)
+    assert f["small_kib"] == 100.0  # within 10% of 7.9 y
+    alone = bench.front_figures(pts[:1], ref_point, seed_mae=8.0, seed_kib=700.0)
+    assert alone["t_seed"] is None and alone["seed_share"] is None
+    assert 0 < alone["hv"] < f["hv"] < 1
+
+
+def _row(contender, seed, hv, share=None, data="synthetic", budget=4.0):
+    return {"data": data, "seed": seed, "budget_min": budget, "epochs": 12, "image_size": 64,
+            "space": "lite", "contender": contender, "best_mae": 5.0, "hv": hv, "trials": 9,
+            "small_kib": 50.0, "t_seed": None, "seed_share": share}
+
+
+def test_summarise_pools_files_pairs_by_seed_and_keeps_the_later_run_of_a_seed(tmp_path, capsys):
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    a.write_text("".join(json.dumps(r) + "\n" for r in [
+        _row("seed", 1, 0.30), _row("plain-kt", 1, 0.70, 0.08), _row("agesearch:tpe+res", 1, 0.60),
+        _row("agesearch:tpe+res", 2, 0.10),  # replaced by b.jsonl's run of seed 2
+        _row("plain-kt", 1, 0.50, data="utkface-dev")]))
+    b.write_text("".join(json.dumps(r) + "\n" for r in [
+        _row("plain-kt", 2, 0.65), _row("agesearch:tpe+res", 2, 0.75, 0.04),
+        _row("plain-kt", 3, 0.60), _row("agesearch:tpe+res", 3, 0.70, 0.2)]) + "\n")
+    bench.summarise([str(a), str(b)])
+    out = capsys.readouterr().out
+    assert "synthetic, budget 4 min per contender, 12 epochs, 64 px; median [min-max] over 3 " \
+           "seed(s): 1, 2, 3" in out
+    assert "utkface-dev, budget 4 min" in out  # another data set: its own table
+    lines = out.splitlines()
+    names = [ln.split()[0] for ln in lines if ln.split() and ln.split()[0] in
+             ("seed", "plain-kt", "agesearch:tpe+res")]
+    assert names[:3] == ["seed", "plain-kt", "agesearch:tpe+res"]
+    tool = next(ln for ln in lines if ln.startswith("agesearch:tpe+res "))
+    assert "0.700 [0.600-0.750]" in tool  # seed 2 is b.jsonl's 0.75, not a.jsonl's 0.10
+    paired = next(ln for ln in lines if ln.startswith("agesearch:tpe+res against plain-kt"))
+    assert ("paired over 3 seed(s): higher on 2, lower on 1; difference median +0.100 "
+            "[-0.100 to +0.100]; sign test p = 1.00; as accurate as the seed at <= 1/4 of its "
+            "size on 2 seed(s) against 1") in paired
+
+
+@pytest.mark.parametrize("text, message", [
+    ("not json\n", "line 1: expected one JSON object written by --out"),
+    (json.dumps({"data": "synthetic"}) + "\n", "line 1: expected one JSON object"),
+    ("\n", "no figures in them"),
+])
+def test_summarise_names_the_file_and_line_it_cannot_read(tmp_path, text, message):
+    f = tmp_path / "bad.jsonl"
+    f.write_text(text)
+    with pytest.raises(SystemExit, match=message):
+        bench.summarise([str(f)])
+    with pytest.raises(SystemExit, match="cannot read it"):
+        bench.summarise([str(tmp_path / "missing.jsonl")])
