@@ -32,7 +32,8 @@ median difference and a two-sided sign test.
 
 ``--out FILE.jsonl`` appends each contender's figures as it finishes (one JSON object a
 line); ``--summarise FILE.jsonl [...]`` prints the same tables from such files, pooling
-every run with the same data, budget, epochs, resolution and space (no training): run a few seeds at a time
+every run with the same data, budget, epochs and resolution (no training; a toolkit
+contender run with ``--space FILE`` is named ``agesearch:<tuner>@<file's stem>``): run a few seeds at a time
 and read them together.
 """
 
@@ -270,8 +271,7 @@ def summarise(paths: list[str]) -> None:
                 continue
             try:
                 row = json.loads(line)
-                key = (row["data"], row["budget_min"], row["epochs"], row["image_size"],
-                       row["space"])
+                key = (row["data"], row["budget_min"], row["epochs"], row["image_size"])
                 figures = {k: row[k] for k in ("best_mae", "hv", "trials", "small_kib",
                                                "t_seed", "seed_share")}
                 runs = groups.setdefault(key, {}).setdefault(row["contender"], {})
@@ -281,13 +281,12 @@ def summarise(paths: list[str]) -> None:
                                  f"written by --out ({type(e).__name__}: {e})") from None
     if not groups:
         raise SystemExit(f"--summarise {' '.join(paths)}: no figures in them")
-    for (data, budget, epochs, size, space), by_seed in sorted(groups.items()):
-        print_tables(by_seed, _title(data, budget, epochs, size, space))
+    for (data, budget, epochs, size), by_seed in sorted(groups.items()):
+        print_tables(by_seed, _title(data, budget, epochs, size))
 
 
-def _title(data, budget, epochs, size, space) -> str:
-    return (f"{data}, budget {budget:g} min per contender, {epochs} epochs, {size} px"
-            + ("" if space == "lite" else f", toolkit space {space}"))
+def _title(data, budget, epochs, size) -> str:
+    return f"{data}, budget {budget:g} min per contender, {epochs} epochs, {size} px"
 
 
 def _stream(text: str) -> int:
@@ -320,8 +319,8 @@ def main() -> None:
                     help="append each contender's figures to this file, one JSON object a line")
     ap.add_argument("--summarise", nargs="+", metavar="FILE", default=None,
                     help="print the tables of --out files, pooling seeds per data, budget, "
-                         "epochs, --image-size and --space (a later run of a seed replaces an "
-                         "earlier one); trains nothing")
+                         "epochs and --image-size (a later run of a seed replaces an earlier "
+                         "one); trains nothing")
     args = ap.parse_args()
     if args.summarise:
         summarise(args.summarise)
@@ -339,6 +338,8 @@ def main() -> None:
         contender(spec, RunConfig())
     rows: dict[str, dict[int, dict]] = {}
     label = Path(args.data_dir).name if args.data_dir else "synthetic"
+    # the toolkit contenders' space, in their names: plain and the seed keep the lite space
+    at_space = "" if args.space == "lite" else "@" + Path(args.space).stem
     for seed in (int(x) for x in args.seeds.split(",")):
         tmp = Path(tempfile.mkdtemp(prefix="agesearch-bench-"))
         try:
@@ -378,7 +379,7 @@ def main() -> None:
             plain_name = "plain-kt" + (f"#{args.plain_stream}" if args.plain_stream else "")
             record("seed", seed_pts)
             for spec in specs:
-                name = plain_name if spec == "plain-kt" else f"agesearch:{spec}"
+                name = plain_name if spec == "plain-kt" else f"agesearch:{spec}{at_space}"
                 try:  # one contender's failure never loses the others' figures
                     pts = (
                         run_plain_kerastuner(cfg, data, budget_s, args.plain_stream)
@@ -392,8 +393,7 @@ def main() -> None:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
-    print_tables(rows, _title(label, args.budget_min, args.epochs, args.image_size,
-                              args.space))
+    print_tables(rows, _title(label, args.budget_min, args.epochs, args.image_size))
 
 
 if __name__ == "__main__":
