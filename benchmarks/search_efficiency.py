@@ -225,11 +225,12 @@ def print_tables(by_seed: dict[str, dict[int, dict]], title: str) -> None:
     seeds = sorted({s for runs in by_seed.values() for s in runs})
     print(f"\n{title}; median [min-max] over {len(seeds)} seed(s): "
           f"{', '.join(map(str, seeds))}")
-    print(f"{'contender':24} {'seeds':>5} {'best MAE y':>20} {'hypervolume':>20} {'trials':>12} "
+    w = max([24, *map(len, by_seed)])
+    print(f"{'contender':{w}} {'seeds':>5} {'best MAE y':>20} {'hypervolume':>20} {'trials':>12} "
           f"{'smallest f16 KiB':>18} {'time to seed MAE s':>19} {'as good / seed size':>20}")
     for name, runs in sorted(by_seed.items(), key=lambda kv: _order(kv[0])):
         rs = list(runs.values())
-        print(f"{name:24} {len(rs):>5} {_fmt(_median([r['best_mae'] for r in rs]), '.2f'):>20} "
+        print(f"{name:{w}} {len(rs):>5} {_fmt(_median([r['best_mae'] for r in rs]), '.2f'):>20} "
               f"{_fmt(_median([r['hv'] for r in rs]), '.3f'):>20} "
               f"{_fmt(_median([r['trials'] for r in rs]), '.0f'):>12} "
               f"{_fmt(_median([r['small_kib'] for r in rs]), '.0f'):>18} "
