@@ -32,9 +32,9 @@ median difference and a two-sided sign test.
 
 ``--out FILE.jsonl`` appends each contender's figures as it finishes (one JSON object a
 line); ``--summarise FILE.jsonl [...]`` prints the same tables from such files, pooling
-every run with the same data, budget, epochs and resolution (no training; a toolkit
-contender run with ``--space FILE`` is named ``agesearch:<tuner>@<file's stem>``): run a few seeds at a time
-and read them together.
+every run with the same data, budget, epochs and resolution, without training: run a few
+seeds at a time and read them together. A toolkit contender run with ``--space FILE`` is
+named ``agesearch:<tuner>@<the file's stem>``, so it pairs with the same seeds' plain runs.
 """
 
 from __future__ import annotations
@@ -218,6 +218,12 @@ def _order(name: str) -> tuple[int, str]:
     return (0 if name == "seed" else 1 if name.startswith("plain-kt") else 2, name)
 
 
+def _quarter(figures: dict) -> bool:
+    """A model at least as accurate as the seed's recipe at a quarter of its size or less
+    (the issue's target)."""
+    return figures["seed_share"] is not None and figures["seed_share"] <= 0.25
+
+
 def print_tables(by_seed: dict[str, dict[int, dict]], title: str) -> None:
     """The median [min-max] table over seeds, then each toolkit contender's hypervolume
     against each hand-written search's, paired by seed. by_seed: contender -> seed ->
@@ -250,8 +256,8 @@ def print_tables(by_seed: dict[str, dict[int, dict]], title: str) -> None:
             diffs = [by_seed[tool][s]["hv"] - by_seed[plain][s]["hv"] for s in common]
             wins = sum(d > 0 for d in diffs)
             losses = sum(d < 0 for d in diffs)
-            good = sum(1 for s in common if (by_seed[tool][s]["seed_share"] or 9) <= 0.25)
-            good_plain = sum(1 for s in common if (by_seed[plain][s]["seed_share"] or 9) <= 0.25)
+            good = sum(_quarter(by_seed[tool][s]) for s in common)
+            good_plain = sum(_quarter(by_seed[plain][s]) for s in common)
             print(f"{tool} against {plain}, hypervolume paired over {len(common)} seed(s): "
                   f"higher on {wins}, lower on {losses}; difference median "
                   f"{_fmt(_median(diffs), '+.3f', ' to ')}; sign test p = "
@@ -260,7 +266,7 @@ def print_tables(by_seed: dict[str, dict[int, dict]], title: str) -> None:
 
 
 def summarise(paths: list[str]) -> None:
-    """Print the tables of --out files, pooled per data, budget and epochs."""
+    """Print the tables of --out files, pooled per data, budget, epochs and resolution."""
     groups: dict[tuple, dict[str, dict[int, dict]]] = {}
     for path in paths:
         try:
