@@ -43,6 +43,7 @@ import argparse
 import json
 import math
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -201,12 +202,9 @@ def sign_test(wins: int, losses: int) -> float:
 
 
 def _median(xs):
-    xs = sorted(x for x in xs if x is not None)
-    if not xs:
-        return None
-    mid = len(xs) // 2
-    m = xs[mid] if len(xs) % 2 else (xs[mid - 1] + xs[mid]) / 2
-    return (m, xs[0], xs[-1])
+    """(median, min, max) of the measured values; None when none was measured."""
+    xs = [x for x in xs if x is not None]
+    return (statistics.median(xs), min(xs), max(xs)) if xs else None
 
 
 def _fmt(m, spec, to="-"):

@@ -311,7 +311,7 @@ def _knee_definition(objectives: Sequence[str]) -> str:
     if len(set(weights)) == 1:
         return head + ", all weighing 1"
     costs = [pareto.OBJECTIVES[o].label for o in objectives if o != "mae"]
-    share = weights[[o != "mae" for o in objectives].index(True)]
+    share = min(weights)  # every cost objective's weight
     return (head + f": validation MAE weighs 1 and the costs ({', '.join(costs)}) {share:.2g} "
             "each, so accuracy counts as much as cost")
 
