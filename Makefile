@@ -6,7 +6,7 @@ STAMP   = $(VENV)/.installed
 
 ARGS ?= --space lite
 
-.PHONY: search test lint clean-venv
+.PHONY: search test test-fast test-slow lint clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,8 +17,14 @@ $(STAMP): pyproject.toml
 search: $(STAMP)
 	$(BIN)/python run_search.py $(ARGS)
 
-test: $(STAMP)
-	$(BIN)/python -m pytest -q
+# Both tiers: tests/fast imports no TensorFlow (seconds); the rest trains tiny models.
+test: test-fast test-slow
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q tests/fast
+
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -q tests --ignore=tests/fast
 
 lint: $(STAMP)
 	$(BIN)/ruff check search tests run_search.py benchmarks

@@ -42,11 +42,11 @@ def main() -> None:
     load_tensorflow()
     import keras
 
-    from search import builder, costs, export, interpreter
+    from search import builder, convert, costs, export, interpreter
     from search import data as data_mod
     from search import space as space_mod
     from search.config import RunConfig
-    from search.train import TrialContext, evaluate
+    from search.trial import TrialContext, run_trial
 
     space = space_mod.load(args.space)
     if not space.reference:
@@ -61,7 +61,7 @@ def main() -> None:
             t0 = time.perf_counter()
             ctx = TrialContext(data=data, epochs=args.epochs, patience=args.epochs,
                                seed=args.seed, run_dir=Path(tmp))
-            record = evaluate("reference", dict(space.reference), ctx, is_reference=True)
+            record = run_trial("reference", dict(space.reference), ctx, is_reference=True)
             if record.model_path is None:
                 sys.exit(f"training failed: {record.reason}")
             model = keras.models.load_model(Path(tmp) / record.model_path, compile=False)
@@ -77,7 +77,7 @@ def main() -> None:
     images, ages = export.split_images(data, "test", None)
     calibration, _ = export.split_images(data, "train", args.calibration_images)
     keras_pred = model.predict(images.astype("float32"), verbose=0).reshape(-1)
-    blobs = export.convert(model, costs.QUANTIZATIONS, calibration)
+    blobs = export.convert(model, convert.QUANTIZATIONS, calibration)
     rows = {q: export.verify(b, q, images, ages, keras_pred, args.latency_runs)
             for q, b in blobs.items()}
 

@@ -52,7 +52,7 @@ def main() -> None:
     from search import data as data_mod
     from search.config import RunConfig
     from search.pipeline import median_baseline
-    from search.train import TrialContext, evaluate
+    from search.trial import TrialContext, run_trial
 
     cfg = RunConfig(synthetic_images=args.images, image_size=args.image_size, seed=args.seed,
                     epochs=args.epochs, data_dir=args.data_dir)
@@ -70,7 +70,7 @@ def main() -> None:
         for name in args.models.split(","):
             values = {"learning_rate": 2e-3, "dropout": 0.1, **MODELS[name]}
             t0 = time.perf_counter()
-            r = evaluate(name, values, ctx)
+            r = run_trial(name, values, ctx)
             print(f"{name:8} {r.params or 0:>9,} {r.test_mae or np.nan:>9.2f} "
                   f"{(r.test_mae or np.nan) / base['test_mae']:>9.2f} {r.epochs_run:>6} "
                   f"{time.perf_counter() - t0:>6.0f}  {r.status} {r.reason or ''}")

@@ -8,12 +8,12 @@ recipes, one change at a time, so the differences are the recipe's and not the s
         [--data-dir DIR] [--variants toolkit,noaug,constlr,batch32,plain,handfit]
 
 Variants (``toolkit`` trains each candidate exactly as a search does, through
-``search.train.evaluate``: its searched batch size, augmentation and schedule, with the
+``search.trial.run_trial``: its searched batch size, augmentation and schedule, with the
 per-epoch backup, checkpoints and TensorBoard logs):
 
 - ``noaug``: augmentation off; ``constlr``: constant learning rate; ``batch32``: batch 32;
 - ``plain``: all three (what a hand-written KerasTuner search trains), still through
-  ``evaluate`` with its per-epoch files;
+  ``run_trial`` with its per-epoch files;
 - ``handfit``: a bare ``model.fit`` with early stopping only, as a hand-written KerasTuner
   search does (``benchmarks/search_efficiency.py``'s plain contender): ``plain`` minus the
   per-epoch files.
@@ -100,7 +100,7 @@ def main() -> None:
     from search import data as data_mod
     from search.config import RunConfig
     from search.errors import InfeasibleCandidate
-    from search.train import TrialContext, evaluate
+    from search.trial import TrialContext, run_trial
 
     cfg = RunConfig(data_dir=args.data_dir, seed=args.seed, epochs=args.epochs,
                     image_size=args.image_size)
@@ -141,7 +141,7 @@ def main() -> None:
                 else:
                     ctx = TrialContext(data=data, epochs=args.epochs, patience=cfg.patience,
                                        seed=args.seed, run_dir=Path(tmp) / v, cost_cache=cache)
-                    rec = evaluate(f"{i:03d}", vals, ctx)
+                    rec = run_trial(f"{i:03d}", vals, ctx)
                     m, t = (rec.val_mae if rec.val_mae is not None else float("nan"),
                             rec.train_seconds or float("nan"))
                 mae[v].append(m)

@@ -335,7 +335,7 @@ def main() -> None:
     from search import space
     from search.config import RunConfig
     from search.pipeline import median_baseline
-    from search.train import TrialContext, evaluate
+    from search.trial import TrialContext, run_trial
 
     budget_s = args.budget_min * 60
     tuners = [t for t in args.tuners.split(",") if t]  # --tuners "": no toolkit contender
@@ -358,7 +358,7 @@ def main() -> None:
             ctx = TrialContext(data=data, epochs=cfg.epochs, patience=cfg.patience, seed=seed,
                                run_dir=tmp / "seed")
             ref = dict(space.load("lite").pinned({"image_size": args.image_size}).reference)
-            rec = evaluate("ref", ref, ctx, is_reference=True)
+            rec = run_trial("ref", ref, ctx, is_reference=True)
             seed_pts = ([(time.perf_counter() - t0, rec.val_mae, rec.tflite_float16_bytes / 1024,
                           False)]
                         if rec.val_mae is not None else [])

@@ -1,21 +1,27 @@
 """agesearch: search small, fast age-estimation CNNs and ship them as TensorFlow Lite models.
 
-The public surface is small; each module holds one idea:
+Layers, data flowing one way (docs/architecture.md): space -> candidate -> trial (in a worker
+process) -> record -> board -> reports / export.
 
-- ``search.config``     the frozen :class:`RunConfig` every step reads
-- ``search.synthetic``  the embedded default data set (UTKFace-named synthetic faces)
-- ``search.data``       UTKFace discovery, name parsing, split, tf.data pipelines
-- ``search.space``      search spaces as data files, turned into tuner parameters
-- ``search.builder``    ``build_model(values, input_shape)``
-- ``search.costs``      parameter count and TFLite size of a candidate
-- ``search.train``      one trial: costs, fit, evaluate
-- ``search.backends``   the tuners (the only code importing keras_tuner / optuna)
-- ``search.records``    :class:`TrialRecord`, the one shape reports read
-- ``search.pareto``     non-dominated ranks, crowding, hypervolume, knee: pure functions
-- ``search.report``     leaderboards: the board as data, terminal, Markdown, CSV, JSON, files
-- ``search.report_html`` the self-contained HTML page
-- ``search.report_plot`` the Pareto plot (matplotlib, Agg)
-- ``search.export``     TFLite conversion and verification
+- ``search.config``        the frozen :class:`RunConfig` every step reads
+- ``search.synthetic``     the embedded default data set (UTKFace-named synthetic faces)
+- ``search.data``          UTKFace discovery, name parsing, split, tf.data pipelines
+- ``search.space``         search spaces as data files, turned into tuner parameters
+- ``search.candidate``     one candidate: its values, resolution, description, cost key
+- ``search.builder``       ``build_model(values, input_shape)``
+- ``search.convert``       Keras -> TFLite (float32, float16, dynamic, int8): every conversion
+- ``search.costs``         parameters, MACs, TFLite sizes and latency before training
+- ``search.budget``        :class:`Budget`: what the target phone allows
+- ``search.trial``         one trial in this process: costs, fit, evaluate (``run_trial``)
+- ``search.trial_process`` each trial in a recycled worker process (``TrialWorker``)
+- ``search.pipeline``      one search: run folder, reference, tuner, worker, reports
+- ``search.backends``      the tuners (the only code importing keras_tuner / optuna)
+- ``search.records``       :class:`TrialRecord`, one JSON file a trial: the only contract
+- ``search.pareto``        non-dominated ranks, crowding, hypervolume, knee: pure maths
+- ``search.board``         records -> ranks, best, knee, budget pick: decided only here
+- ``search.report``        renderers of the board: terminal, Markdown, CSV/JSON, HTML, plot
+- ``search.export``        ship trials as verified TFLite files (chosen through the board)
+- ``search.files``         atomic file writes
 """
 
 from search.config import RunConfig

@@ -3,8 +3,9 @@
 The seed's architecture, driven by a dict of hyperparameter values:
 
     pixels (0-255) -> Rescaling(1/255)
-    -> blocks of [Conv2D | SeparableConv2D] -> BatchNorm -> LeakyReLU -> MaxPool(2)
-       (He-normal init, L2 on the kernels)
+    -> blocks of [Conv2D | SeparableConv2D] -> BatchNorm -> LeakyReLU -> 2x2 pool
+       (He-normal init, L2 on the kernels; ``pool``: max (the seed's), average, or none
+       with the convolution at stride 2)
     -> Flatten (the seed's head) or global average pooling
     -> Dense -> LeakyReLU -> Dropout, dropout falling layer by layer
     -> Dense(1) -> Rescaling(116): the age in years

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from search.config import RunConfig
-from search.errors import RestartForMemory, UserError
+from search.errors import UserError
 from search.quiet import load_tensorflow
 
 COMMANDS = ("search", "export", "predict", "leaderboard", "data")
@@ -145,15 +145,10 @@ def search_parser() -> argparse.ArgumentParser:
                         "with workers running)")
     p.add_argument("--max-memory-growth", type=_non_negative_number,
                    default=_D.max_memory_growth,
-                   help="restart the search process in place (the run resumes) when its "
-                        "memory grows more than this fraction above its level after trial 2 "
-                        "(TensorFlow keeps a few MiB of every trial); 0: never")
-    p.add_argument("--costs-first", dest="costs_aside", action="store_false",
-                   help="convert each candidate to TFLite (sizes, latency) in the search process "
-                        "before it trains, as budgets on size or latency always do (default: "
-                        "in a second process at idle priority while it trains: on 2 cores that "
-                        "cost a trial 1.0-1.6 s of slower training and waiting, against "
-                        "2.0-2.7 s of waiting first; benchmarks/costs.py)")
+                   help="trials train in a worker process, replaced by a fresh one (unseen) "
+                        "when one more trial would take its memory more than this fraction "
+                        "above its level after its second trial (TensorFlow keeps a few MiB "
+                        "of every trial), and after 20 trials in any case; 0: only after 20")
     p.add_argument("--storage", default=_D.storage,
                    help="Optuna tuners: the storage that workers share, an RDB URL "
                         "(postgresql://user:password@host/db) or a journal file path "
@@ -301,16 +296,8 @@ def _data(args: argparse.Namespace) -> int:
     return 0
 
 
-def restart_argv(argv: Sequence[str], run_name: str | None) -> list[str]:
-    """The command line that resumes this run: never ``--overwrite`` again, and the run's
-    name pinned (a default name holds the start time)."""
-    out = [a for a in argv if a != "--overwrite"]
-    return out + ["--run-name", run_name] if run_name else out
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's C++ chatter out
-    argv_given = argv  # None: the real command line, which may restart itself
     argv = list(sys.argv[1:] if argv is None else argv)
     command = argv.pop(0) if argv and argv[0] in COMMANDS else "search"
     try:
@@ -332,8 +319,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if command == "leaderboard":
             args = leaderboard_parser().parse_args(argv)
             from search import report
+            from search.budget import Budget
 
-            budget = report.Budget(max_kib=args.max_kib, max_latency_ms=args.max_latency_ms,
+            budget = Budget(max_kib=args.max_kib, max_latency_ms=args.max_latency_ms,
                                    max_params=args.max_params)
             report.show(args.run_dirs, fmt=args.fmt, sort=args.sort, objectives=args.objectives,
                         budget=budget, out_dir=args.out,
@@ -350,26 +338,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = search_parser().parse_args(argv)
         cfg = RunConfig(**vars(args))
         console = _console()
-        load_tensorflow()
-        from search import pipeline
+        from search import backends, pipeline
 
-        try:
-            pipeline.run(cfg, console=console, restart=argv_given is None)
-        except RestartForMemory as e:
-            print(str(e), file=sys.stderr, flush=True)
-            sys.stdout.flush()
-            from search import cost_worker
-
-            cost_worker.close_shared()  # execv keeps no child: stop it, the new image starts one
-            if e.baseline is not None:
-                from search.memory import BASELINE_ENV
-
-                os.environ[BASELINE_ENV] = f"{e.baseline:.1f}"
-            if e.deadline is not None:  # --max-minutes counts from the first start
-                os.environ[pipeline.DEADLINE_ENV] = f"{e.deadline:.3f}"
-            # Same process id, same arguments: the run resumes (workers keep their identity).
-            os.execv(sys.executable, [sys.executable, *restart_argv(sys.orig_argv[1:],
-                                                                    e.run_name)])
+        if cfg.tuner not in backends.OPTUNA_TUNERS:
+            load_tensorflow()  # KerasTuner imports it: quietly, once
+        pipeline.run(cfg, console=console)
         return 0
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)

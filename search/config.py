@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from search.pruning import DEFAULT_MARGIN
 
 DEFAULT_IMAGE_SIZE = 64
 
@@ -46,7 +48,7 @@ class RunConfig:
     # Stop a trial at an epoch's end when a finished trial that is no larger (params, float16
     # bytes) and no slower had a validation MAE lower by this fraction at the same epoch.
     prune: bool = True
-    prune_margin: float = 0.1
+    prune_margin: float = DEFAULT_MARGIN
     # No pruning before the end of this epoch; None: a quarter of --epochs (rounded up), the
     # seed schedule's full-rate phase, so a deeper network that starts slowly gets to learn.
     prune_after: int | None = None
@@ -69,16 +71,11 @@ class RunConfig:
     # Optuna storage shared by workers: None = a journal file in the run folder; an RDB URL
     # (postgresql://..., sqlite:///...) or a path to a journal file.
     storage: str | None = None
-    # The command line restarts the search process in place (same run, resumed) when its
-    # memory grows more than this fraction above its level after trial 2; 0 = never.
+    # Trials train in a worker process (search.trial_process), replaced by a fresh one when
+    # one more trial would take it more than this fraction above its memory after its second
+    # trial, and after trial_process.RECYCLE_AFTER trials in any case; 0 = only the latter.
     max_memory_growth: float = 0.1
-    # Convert candidates to TFLite in a second process while they train (search.cost_worker),
-    # unless a size or latency budget needs the figures first; False: in the search process,
-    # before each trial trains.
-    costs_aside: bool = True
     cache_dir: str | None = None  # synthetic faces cache; None = $AGESEARCH_CACHE or ~/.cache
-    verbose: int = 1
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -97,7 +94,7 @@ class RunConfig:
 
     def save(self, path: Path) -> None:
         """Atomic: a second worker starting at the same moment never reads half a file."""
-        from search.records import write_json_atomic
+        from search.files import write_json_atomic
 
         write_json_atomic(path, json.loads(json.dumps(self.to_dict(), sort_keys=True)))
 

@@ -44,14 +44,3 @@ class SearchInterrupted(KeyboardInterrupt):
 class TimeBudgetSpent(KeyboardInterrupt):
     """``--max-minutes`` passed: the search starts no more trials (the one proposed is handed
     out again on resume, as after Ctrl-C); what finished is ranked and reported."""
-
-
-class RestartForMemory(KeyboardInterrupt):
-    """The search process outgrew its memory baseline; it stops before the next trial (which
-    the tuner runs again, as after Ctrl-C) and the command line starts it afresh."""
-
-    def __init__(self, message: str, baseline: float | None = None):
-        super().__init__(message)
-        self.baseline = baseline  # MiB, for the restarted process
-        self.run_name: str | None = None  # the run it must resume (set by the pipeline)
-        self.deadline: float | None = None  # --max-minutes' end (time.time()), kept across

@@ -3,11 +3,12 @@
 What is exported (``python run_search.py export RUN_DIR``):
 
 - ``--trial best`` (the default: lowest validation MAE on the Pareto front), ``knee`` (see
-  :func:`search.pareto.knee_trial`), a trial id, or several separated by commas; or a budget:
+  :func:`search.board.knee_trial`), a trial id, or several separated by commas; or a budget:
   ``--max-kib`` (TFLite float16 file size) and ``--max-latency-ms`` (host latency of the
   float16 file, one thread, measured here by converting candidates in order of validation MAE
-  until one fits). A budget picks the lowest validation MAE that meets it.
-- ``--quantize``: any of :data:`search.costs.QUANTIZATIONS`, or ``all``.
+  until one fits). A budget picks the lowest validation MAE that meets it. Best, knee and the
+  budget's pick are the leaderboard's (:mod:`search.board`), ties broken the same way.
+- ``--quantize``: any of :data:`search.QUANTIZATIONS`, or ``all``.
 
 Files, in ``<run>/export/trial_<id>/``::
 
@@ -46,10 +47,14 @@ from typing import Any
 
 import numpy as np
 
-from search import costs, interpreter, pareto
+from search import board, interpreter
+from search.budget import Budget
+from search.candidate import Candidate
 from search.config import DEFAULT_IMAGE_SIZE, RunConfig
+from search.convert import QUANTIZATIONS, to_tflite, to_tflite_all
 from search.errors import UserError
-from search.records import COMPLETE, TrialRecord, load_records, write_json_atomic
+from search.files import write_json_atomic
+from search.records import COMPLETE, TrialRecord, load_records
 
 #: |MAE(TFLite) - MAE(Keras)| allowed on the verification images, in years; else not verified.
 TOLERANCE_YEARS = {"float32": 0.01, "float16": 0.05}
@@ -68,11 +73,11 @@ def parse_quantize(text: str) -> list[str]:
     """``"float32,int8"`` -> ``["float32", "int8"]``; ``"all"`` -> every format."""
     names = [q.strip().lower() for q in text.split(",") if q.strip()]
     if names == ["all"]:
-        return list(costs.QUANTIZATIONS)
-    bad = [q for q in names if q not in costs.QUANTIZATIONS]
+        return list(QUANTIZATIONS)
+    bad = [q for q in names if q not in QUANTIZATIONS]
     if bad or not names:
         raise UserError(f"--quantize {text!r}: {'unknown ' + repr(bad[0]) if bad else 'empty'}; "
-                        f"expected a comma-separated list of {', '.join(costs.QUANTIZATIONS)} "
+                        f"expected a comma-separated list of {', '.join(QUANTIZATIONS)} "
                         "(or 'all')")
     return list(dict.fromkeys(names))
 
@@ -101,9 +106,9 @@ def choose(records: Sequence[TrialRecord], which: str) -> list[TrialRecord]:
     out: list[TrialRecord] = []
     for name in names:
         if name == "best":
-            record = pareto.best(done, pareto.rank(done))
+            record = board.best(done)
         elif name == "knee":
-            record = pareto.knee_trial(done)
+            record = board.knee_trial(done)
         else:
             record = next((r for r in records if r.trial_id == name), None)
             if record is None:
@@ -122,7 +127,9 @@ def choose(records: Sequence[TrialRecord], which: str) -> list[TrialRecord]:
 def choose_within_budget(records: Sequence[TrialRecord], max_kib: float | None,
                          max_latency_ms: float | None,
                          latency_ms: Callable[[TrialRecord], float] | None) -> TrialRecord:
-    """Lowest validation MAE within the budgets, or a :class:`UserError` saying what exists."""
+    """Lowest validation MAE within the budgets (see :func:`search.board.within_budget`), or a
+    :class:`UserError` saying what exists. ``latency_ms`` measures a trial's latency; without
+    it, the recorded figure counts."""
     for flag, value in (("--max-kib", max_kib), ("--max-latency-ms", max_latency_ms)):
         if value is not None and not value > 0:
             raise UserError(f"{flag} must be a positive number, got {value}")
@@ -137,8 +144,8 @@ def choose_within_budget(records: Sequence[TrialRecord], max_kib: float | None,
         measured[r.trial_id] = latency_ms(r)
         return measured[r.trial_id]
 
-    chosen = pareto.within_budget(done, max_kib, max_latency_ms,
-                                  timed if latency_ms else None)
+    chosen = board.within_budget(done, Budget(max_kib=max_kib, max_latency_ms=max_latency_ms),
+                                 timed if latency_ms else None)
     if chosen is not None:
         return chosen
     asked = " and ".join(
@@ -201,7 +208,7 @@ def load_model(run_dir: Path, record: TrialRecord, image_size: int):
 
 def trial_image_size(record: TrialRecord, cfg: RunConfig) -> int:
     """The trial's input resolution: its own if the space searched it, else the run's."""
-    return int(record.values.get("image_size", cfg.image_size or DEFAULT_IMAGE_SIZE))
+    return Candidate(record.values, cfg.image_size or DEFAULT_IMAGE_SIZE).image_size
 
 
 def split_images(data, split: str, count: int | None,
@@ -225,7 +232,7 @@ def split_images(data, split: str, count: int | None,
 def convert(model, quantize: Sequence[str], calibration: np.ndarray | None = None
             ) -> dict[str, bytes]:
     """TFLite files (bytes) of ``model`` in each format, from one SavedModel export."""
-    return costs.to_tflite_all(model, tuple(quantize), calibration)
+    return to_tflite_all(model, tuple(quantize), calibration)
 
 
 def verify(blob: bytes, quantize: str, images: np.ndarray, ages: np.ndarray,
@@ -435,7 +442,7 @@ def export(run_dir: str | Path, trial: str | None = None,
         def float16_latency(r: TrialRecord) -> float:
             size = trial_image_size(r, cfg)
             probe = np.full((size, size, 3), 128, np.uint8)
-            return interpreter.latency_ms(costs.to_tflite(model_of(r), "float16"), probe, 1,
+            return interpreter.latency_ms(to_tflite(model_of(r), "float16"), probe, 1,
                                           settings.latency_runs)
 
         chosen = [choose_within_budget(records, max_kib, max_latency_ms,

@@ -7,18 +7,19 @@
 - :func:`knee`: the best trade-off on a front (definition in its docstring).
 - :func:`normalise`: map each objective to [0, 1] between given bounds, for the two above.
 
-The record-level helpers (:func:`rank`, :func:`best`, :func:`objective_vector`) read
-:class:`TrialRecord` attributes named in :data:`OBJECTIVES`; nothing here touches files.
+:data:`OBJECTIVES` names what can be minimised and :func:`objective_vector` reads it from a
+:class:`TrialRecord`; nothing here touches files or chooses a trial (that is
+:mod:`search.board`'s).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from search.errors import UserError
-from search.records import COMPLETE, TrialRecord
+from search.records import TrialRecord
 
 
 @dataclass(frozen=True)
@@ -237,28 +238,6 @@ def objective_vector(record: TrialRecord, objectives: Sequence[str]) -> list[flo
     return out
 
 
-def ranked_points(records: Sequence[TrialRecord], objectives: Sequence[str]
-                  ) -> tuple[list[TrialRecord], list[list[float]]]:
-    """Complete records with every objective measured, and their objective vectors."""
-    kept, points = [], []
-    for r in records:
-        if r.status != COMPLETE:
-            continue
-        vec = objective_vector(r, objectives)
-        if vec is not None:
-            kept.append(r)
-            points.append(vec)
-    return kept, points
-
-
-def rank(
-    records: Sequence[TrialRecord], objectives: Sequence[str] = DEFAULT_OBJECTIVES
-) -> dict[str, int]:
-    """Pareto rank of every complete trial with all objectives measured, by trial id."""
-    kept, points = ranked_points(records, objectives)
-    return dict(zip((r.trial_id for r in kept), non_dominated_ranks(points), strict=True))
-
-
 def crowding_by_rank(ids: Sequence[str], points: Sequence[Sequence[float]],
                      ranks: Mapping[str, int]) -> dict[str, float]:
     """Crowding distance of each id within its own rank (see :func:`crowding_distance`)."""
@@ -269,51 +248,3 @@ def crowding_by_rank(ids: Sequence[str], points: Sequence[Sequence[float]],
                            strict=True):
             out[ids[k]] = dist
     return out
-
-
-def best(records: Sequence[TrialRecord], ranks: Mapping[str, int]) -> TrialRecord | None:
-    """Lowest validation MAE on the front (ties: smaller model)."""
-    front = [r for r in records if ranks.get(r.trial_id) == 1 and r.val_mae is not None]
-    if not front:
-        return None
-    return min(front, key=lambda r: (r.val_mae, r.params or 0, r.trial_id))
-
-
-def knee_trial(records: Sequence[TrialRecord],
-               objectives: Sequence[str] = DEFAULT_OBJECTIVES) -> TrialRecord | None:
-    """The trial at the knee of the front over ``objectives`` (see :func:`knee`): the one
-    ``leaderboard`` marks with the same objectives. None if no trial is ranked."""
-    kept, points = ranked_points(records, objectives)
-    if not kept:
-        return None
-    ranks = non_dominated_ranks(points)
-    front = [k for k, r in enumerate(ranks) if r == 1]
-    i = knee([points[k] for k in front], knee_weights(objectives))
-    return kept[front[i]] if i is not None else None
-
-
-def within_budget(
-    records: Sequence[TrialRecord],
-    max_kib: float | None = None,
-    max_latency_ms: float | None = None,
-    latency_ms: Callable[[TrialRecord], float] | None = None,
-) -> TrialRecord | None:
-    """The complete trial with the lowest validation MAE that meets every budget given.
-
-    ``max_kib``: the TFLite float16 file, in KiB (1024 bytes), at most this. ``max_latency_ms``:
-    ``latency_ms(record)`` (host milliseconds per image) at most this; it is called in order of
-    validation MAE and only until a trial fits, since measuring means converting. None when
-    nothing fits.
-    """
-    if max_latency_ms is not None and latency_ms is None:
-        raise ValueError("max_latency_ms needs a latency_ms function")
-    done = sorted((r for r in records if r.status == COMPLETE and r.val_mae is not None),
-                  key=lambda r: (r.val_mae, r.tflite_float16_bytes or 0, r.trial_id))
-    for r in done:
-        if max_kib is not None and (r.tflite_float16_bytes is None
-                                    or r.tflite_float16_bytes / 1024 > max_kib):
-            continue
-        if max_latency_ms is not None and latency_ms(r) > max_latency_ms:  # type: ignore[misc]
-            continue
-        return r
-    return None

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import os
 import re
 import shutil
 import time
@@ -27,23 +26,17 @@ from typing import Any
 
 import numpy as np
 
-from search import backends, cost_worker, report, workers
 from search import data as data_mod
+from search import report, workers
 from search import space as space_mod
+from search.backends import registry
+from search.budget import Budget
 from search.config import RunConfig
-from search.costs import Budget, CostCache
-from search.errors import (
-    BudgetTooTight,
-    RestartForMemory,
-    SearchInterrupted,
-    TimeBudgetSpent,
-    UserError,
-)
-from search.memory import MemoryGuard
+from search.errors import BudgetTooTight, SearchInterrupted, TimeBudgetSpent, UserError
+from search.files import write_json_atomic
 from search.progress import SearchProgress
-from search.pruning import Pruner
-from search.records import INFEASIBLE, TrialRecord, write_json_atomic
-from search.train import TrialContext, evaluate, freeze_startup_objects
+from search.records import INFEASIBLE, TrialRecord
+from search.trial_process import DEFAULT_TARGET, TrialWorker, WorkerSetup
 
 REFERENCE_ID = "ref"
 _RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -69,20 +62,9 @@ def median_baseline(train_ages: np.ndarray, val_ages: np.ndarray,
     }
 
 
-#: Where a restarted process (memory) finds the --max-minutes deadline of the first start.
-DEADLINE_ENV = "AGESEARCH_DEADLINE"
-
-
 def _deadline(cfg: RunConfig) -> float | None:
-    """``time.time()`` after which no trial starts: --max-minutes from now, or from the
-    first start of a process that restarted itself."""
-    inherited = os.environ.pop(DEADLINE_ENV, None)
-    if cfg.max_minutes is None:
-        return None
-    try:
-        return float(inherited) if inherited else time.time() + 60 * cfg.max_minutes
-    except ValueError:
-        return time.time() + 60 * cfg.max_minutes
+    """``time.time()`` after which no trial starts: --max-minutes from now."""
+    return None if cfg.max_minutes is None else time.time() + 60 * cfg.max_minutes
 
 
 def _check_budget(cfg: RunConfig) -> None:
@@ -142,11 +124,16 @@ def _resolutions(space) -> str:
     return f"{'/'.join(map(str, dom))} px" if dom else f"{p.low}-{p.high} px"
 
 
-def run(cfg: RunConfig, console=None, restart: bool = False) -> dict[str, Any]:
+#: What the trial worker calls for each trial (``module:function``); tests name a wrapper.
+TRIAL_TARGET = DEFAULT_TARGET
+
+
+def run(cfg: RunConfig, console=None, *, trial_target: str | None = None) -> dict[str, Any]:
     """Run (or resume) a search and return its leaderboard.
 
-    ``restart``: the caller can start the process afresh (the command line can), so a
-    process that outgrew its memory raises RestartForMemory between two trials.
+    Each trial trains in a worker process (:mod:`search.trial_process`); this process only
+    proposes, records and reports. ``trial_target`` (``module:function``) is what the worker
+    calls for a trial (default :data:`TRIAL_TARGET`: :func:`search.trial.run_trial`).
     """
     from rich.console import Console
 
@@ -182,17 +169,15 @@ def run(cfg: RunConfig, console=None, restart: bool = False) -> dict[str, Any]:
     baseline = median_baseline(data.ages("train"), data.ages("val"), data.ages("test"))
     write_json_atomic(run_dir / "baseline.json", baseline)
     progress = SearchProgress(console, total=cfg.trials, epochs=cfg.epochs, run_dir=run_dir)
-    # Started once the input is known to be good (a bad --data-dir must not wait for a second
-    # TensorFlow to load); its import overlaps the first trial's training.
-    worker = (cost_worker.shared() if cfg.costs_aside and not budget.needs_conversion
-              else None)
-    ctx = TrialContext(data=data, epochs=cfg.epochs, patience=cfg.patience, seed=cfg.seed,
-                       run_dir=run_dir, cost_cache=CostCache(run_dir / "costs.json"),
-                       cost_worker=worker, budget=budget, verbose=0, extra_callbacks=progress.callbacks,
-                       pruner=(Pruner(run_dir, cfg.prune_margin, cfg.prune_start()).for_trial
-                               if cfg.prune else None))
-
-    guard = MemoryGuard(cfg.max_memory_growth) if restart and cfg.max_memory_growth > 0 else None
+    # Started once the input is known to be good (a bad --data-dir must not wait for
+    # TensorFlow to load); it loads while the tuner sets up.
+    setup = WorkerSetup(data=data, epochs=cfg.epochs, patience=cfg.patience, seed=cfg.seed,
+                        run_dir=run_dir, budget=budget,
+                        prune_margin=cfg.prune_margin if cfg.prune else None,
+                        prune_start=cfg.prune_start(), batch_events=progress.live,
+                        target=trial_target or TRIAL_TARGET)
+    worker = TrialWorker(setup, on_event=progress.on_event, max_growth=cfg.max_memory_growth)
+    worker.start()
 
     def objective(trial_id: str, values: dict[str, Any], is_reference: bool = False,
                   **train: Any) -> TrialRecord:
@@ -202,40 +187,28 @@ def run(cfg: RunConfig, console=None, restart: bool = False) -> dict[str, Any]:
             return done
         if deadline is not None and time.time() >= deadline:
             raise TimeBudgetSpent(f"--max-minutes {cfg.max_minutes:g} spent")
-        if guard is not None:
-            guard.check()  # before any work: the tuner hands this trial out again
         progress.trial_started(trial_id, values)
-        record = evaluate(trial_id, values, ctx, is_reference=is_reference, **train)
+        record = worker.run(trial_id, values, is_reference=is_reference, **train)
         progress.trial_finished(record)
-        if guard is not None and record.status != INFEASIBLE:
-            guard.trial_done()
         return record
 
     objective.deadline = deadline  # a backend may plan by it (search.backends.optuna)
     objective.baseline_mae = baseline["val_mae"]  # the accuracy band's zero (the same)
-    freeze_startup_objects()
     stopped: UserError | None = None
     interrupted = False
-    restarting: RestartForMemory | None = None
     out_of_time = False
-    with progress:
+    with progress, worker:
         try:
             tuner_trials = cfg.trials - _reference(cfg, space, run_dir, objective)
             if tuner_trials > 0:
-                backend = backends.get(cfg.tuner)
+                backend = registry.get(cfg.tuner)
                 backend(space, objective, cfg.replace(trials=tuner_trials), run_dir)
         except BudgetTooTight as e:  # keep what finished: rank and report it, then say why
             stopped = e
-        except RestartForMemory as e:  # the command line starts the search again
-            restarting = e
         except TimeBudgetSpent:  # --max-minutes: a normal end; the run can be resumed
             out_of_time = True
         except KeyboardInterrupt:  # Ctrl-C: the same, and the next run resumes
             interrupted = True
-    if restarting is not None:
-        restarting.run_name = name
-        restarting.deadline = deadline
-        raise restarting
     board = report.board([report.load_run(run_dir)])
     report.print_board(board, console)
     try:

@@ -74,7 +74,8 @@ def eta(seconds_per_trial: list[float], left: int, running: int) -> float | None
 
 class SearchProgress:
     """The search's display. Use as a context manager around the search; the pipeline calls
-    :meth:`trial_started` and :meth:`trial_finished`, and training adds :meth:`callbacks`."""
+    :meth:`trial_started` and :meth:`trial_finished`, and the trial's worker process sends
+    its epochs to :meth:`on_event` (through :func:`epoch_callback` there)."""
 
     def __init__(self, console, *, total: int, epochs: int, run_dir: Path,
                  live: bool | None = None):
@@ -166,10 +167,15 @@ class SearchProgress:
 
     # -- per epoch -----------------------------------------------------------------------
 
-    def callbacks(self, record: TrialRecord, epochs: int) -> list:
-        """The Keras callback that reports a trial's epochs (and batches, on a terminal);
-        ``epochs`` is the epoch the trial trains up to."""
-        return [_epoch_callback()(self, record, epochs)]
+    def on_event(self, method: str, *args: Any) -> None:
+        """A progress call sent by a trial's worker process (search.trial_process)."""
+        if method in ("train_begin", "epoch_begin", "batch_end", "epoch_end"):
+            getattr(self, method)(*args)
+
+    def train_begin(self, record: TrialRecord, epochs: int) -> None:
+        if record.resumed_from_epoch:
+            self.resumed(record, epochs)
+        self._last_logs = {}
 
     def epoch_begin(self, record: TrialRecord, epoch: int, epochs: int) -> None:
         if self._progress is not None:
@@ -205,7 +211,9 @@ class SearchProgress:
             self._progress.update(self._search_task, completed=self.done, info=self.summary())
 
 
-def _epoch_callback():
+def epoch_callback():
+    """The Keras callback class that feeds a trial's epochs to a progress display (or to
+    anything with its ``train_begin``, ``epoch_begin``, ``batch_end`` and ``epoch_end``)."""
     import keras
 
     class EpochProgress(keras.callbacks.Callback):
@@ -219,9 +227,7 @@ def _epoch_callback():
 
         def on_train_begin(self, logs=None):
             self.steps = (self.params or {}).get("steps")
-            if self.record.resumed_from_epoch:
-                self.progress.resumed(self.record, self.epochs)
-            self.progress._last_logs = {}
+            self.progress.train_begin(self.record, self.epochs)
 
         def on_epoch_begin(self, epoch, logs=None):
             self.epoch = epoch

@@ -19,7 +19,7 @@ trial, counted from 1 (a Hyperband round that starts at epoch 4 has no value for
 
 :func:`dominating` is the decision, a pure function; :class:`Pruner` reads the finished
 trials of a run folder; the Keras callback that asks it at each epoch's end lives in
-:mod:`search.train`.
+:mod:`search.trial`.
 """
 
 from __future__ import annotations

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+from search.files import write_json_atomic
 
 COMPLETE, FAILED, INFEASIBLE, PRUNED = "complete", "failed", "infeasible", "pruned"
 STATUSES = (COMPLETE, PRUNED, INFEASIBLE, FAILED)
@@ -30,8 +31,8 @@ class TrialRecord:
     best_epoch: int | None = None  # 1-based
     train_seconds: float = 0.0  # fit + evaluate
     cost_seconds: float = 0.0  # measuring the costs (conversions, latency); 0 from the cache
-    # of which the trial waited for (all, when measured before training; little when measured
-    # by search.cost_worker while it trained)
+    # of which the trial waited for: all of it, as costs are measured before training (older
+    # runs measured them in a second process while the trial trained, and waited less)
     cost_wait_seconds: float = 0.0
     is_reference: bool = False  # the seed's recipe, trained as a reference point
     model_path: str | None = None  # trained Keras model (.keras), relative to the run folder
@@ -69,27 +70,6 @@ class TrialRecord:
     @classmethod
     def load(cls, path: Path) -> TrialRecord:
         return cls.from_dict(json.loads(Path(path).read_text()))
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=_jsonable) + "\n")
-    os.replace(tmp, path)
-
-
-def _jsonable(obj: Any) -> Any:
-    try:
-        import numpy as np
-
-        if isinstance(obj, np.generic):
-            return obj.item()
-    except ImportError:  # pragma: no cover
-        pass
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
 def trial_order(trial_id: str) -> tuple[int, str]:

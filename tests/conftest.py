@@ -1,27 +1,49 @@
-"""Shared fixtures: tiny real data (synthetic JPEGs on disk), fixed seeds, quiet TensorFlow."""
+"""Shared fixtures: tiny real data (synthetic JPEGs on disk), fixed seeds, quiet TensorFlow.
+
+Two tiers: ``tests/fast/`` never imports TensorFlow (checked when it runs alone: ``make
+test-fast``); every other test may, and gets it loaded quietly with a fixed Keras seed.
+"""
 
 from __future__ import annotations
 
 import os
 import random
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from search.quiet import load_tensorflow  # noqa: E402
+FAST = Path(__file__).resolve().parent / "fast"
 
-load_tensorflow()
+
+def _is_fast(path) -> bool:
+    return FAST in Path(path).resolve().parents
 
 
 @pytest.fixture(autouse=True)
-def _seed():
+def _seed(request):
     random.seed(0)
     np.random.seed(0)
+    if _is_fast(request.node.path):
+        return
+    from search.quiet import load_tensorflow
+
+    load_tensorflow()
     import keras
 
     keras.utils.set_random_seed(0)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """The fast tier, run alone, must not have loaded TensorFlow."""
+    items = getattr(session, "items", [])
+    if items and all(_is_fast(i.path) for i in items) and "tensorflow" in sys.modules:
+        print("\nerror: a test in tests/fast imported TensorFlow; move it out of the fast tier",
+              file=sys.stderr)
+        session.exitstatus = 1
 
 
 @pytest.fixture(scope="session")
@@ -93,7 +115,7 @@ def sample_records(shift: float = 0.0):
 def make_run(tmp_path):
     """make_run(name, records, **overrides) -> a run folder as a search writes it."""
     from search.config import RunConfig
-    from search.records import write_json_atomic
+    from search.files import write_json_atomic
 
     def make(name, records, *, space_name="lite", image_size=64, baseline=True):
         d = tmp_path / "results" / name

@@ -45,7 +45,7 @@ def test_collapsing_shapes_are_rejected_with_the_reason():
 
 
 def test_step_schedule_matches_the_seed():
-    from search.train import step_learning_rate
+    from search.trial import step_learning_rate
 
     lrs = [step_learning_rate(1e-3, e, 8) for e in range(8)]
     assert lrs == pytest.approx([1e-3, 1e-3, 5e-4, 5e-4, 1e-4, 1e-4, 9.5e-5, 9.5e-5])

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 from rich.console import Console
 
-from search import cli, costs, export, interpreter, pipeline, predict
+from search import cli, convert, export, interpreter, pipeline, predict
 from search.config import RunConfig
 from search.records import TrialRecord, load_records
 
@@ -38,7 +38,7 @@ def run_dir(cfg):
 
 @pytest.fixture(scope="module")
 def card(run_dir):
-    [card] = export.export(run_dir, quantize=costs.QUANTIZATIONS, latency_runs=3,
+    [card] = export.export(run_dir, quantize=convert.QUANTIZATIONS, latency_runs=3,
                            console=quiet_console())
     return card
 
@@ -226,7 +226,7 @@ def test_a_model_needing_ops_outside_the_builtins_fails_with_one_clear_line():
     x = keras.layers.Lambda(lambda t: tf.math.bessel_i1e(t))(inp)
     model = keras.Model(inp, keras.layers.Dense(1)(keras.layers.Flatten()(x)))
     with pytest.raises(ConversionError) as e:
-        costs.to_tflite(model, "float16")
+        convert.to_tflite(model, "float16")
     msg = str(e.value)
     assert msg.startswith("conversion to float16 failed: the model needs ops outside TFLite's "
                           "builtins (Custom ops: BesselI1e)")

@@ -9,8 +9,10 @@ from conftest import lite_values, sample_records
 from rich.console import Console
 
 from search import cli, pareto, report
+from search.budget import Budget
 from search.errors import UserError
 from search.records import FAILED, INFEASIBLE, TrialRecord
+from search.report import common, markdown, plot, tables, text
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -62,10 +64,10 @@ def test_missing_measurements_show_a_dash_and_old_records_still_load(make_run, t
     rec = report.load_run(run).records[0]
     assert (rec.macs, rec.latency_ms, rec.tflite_int8_bytes) == (None, None, None)
     b = board_of(run)
-    cells = {c.key: c.show(b["trials"][0]) for c in report.columns(b)}
+    cells = {c.key: c.show(b["trials"][0]) for c in common.columns(b)}
     assert cells["macs"] == cells["tflite_int8_kib"] == cells["latency_ms"] == "-"
     assert cells["tflite_float16_kib"] == "4.0"
-    assert "| - |" in report.markdown(b)
+    assert "| - |" in markdown.page(b)
 
 
 def test_sorts_and_unknown_sort(make_run):
@@ -108,11 +110,11 @@ def test_hypervolume_is_normalised_and_its_reference_point_stated(make_run):
 
 
 @pytest.mark.parametrize("budget, expect, words", [
-    (report.Budget(max_kib=50), "02", "Best MAE within 50 KiB (float16 TFLite): trial 02"),
-    (report.Budget(max_params=2000), "01", "within 2,000 parameters: trial 01"),
-    (report.Budget(max_kib=5), None, "No complete trial fits 5 KiB (float16 TFLite). The "
+    (Budget(max_kib=50), "02", "Best MAE within 50 KiB (float16 TFLite): trial 02"),
+    (Budget(max_params=2000), "01", "within 2,000 parameters: trial 01"),
+    (Budget(max_kib=5), None, "No complete trial fits 5 KiB (float16 TFLite). The "
                                      "smallest complete one is trial 01 at 8.8 KiB."),
-    (report.Budget(max_latency_ms=10), None, "5 complete trial(s) lack a measurement"),
+    (Budget(max_latency_ms=10), None, "5 complete trial(s) lack a measurement"),
 ])
 def test_budget_picks_the_best_mae_that_fits(make_run, budget, expect, words):
     b = board_of(make_run("lite-a", sample_records()), budget=budget)
@@ -121,7 +123,7 @@ def test_budget_picks_the_best_mae_that_fits(make_run, budget, expect, words):
     assert b["budget"]["message"] in b["summary"]["headline"]
     if expect:
         row = next(t for t in b["trials"] if t["trial_id"] == expect)
-        assert row["fits_budget"] and "fits" in report._marks(row)
+        assert row["fits_budget"] and "fits" in text.marks(row)
         assert b["budget"]["message"] in terminal(b)
 
 
@@ -129,11 +131,11 @@ def test_budget_with_latency_measured(make_run):
     recs = sample_records()
     for r, ms in zip(recs[:4], (3.0, 0.5, 1.0, 9.0), strict=True):
         r.latency_ms = ms
-    b = board_of(make_run("lite-a", recs), budget=report.Budget(max_latency_ms=2.0))
+    b = board_of(make_run("lite-a", recs), budget=Budget(max_latency_ms=2.0))
     assert b["budget"]["trial_id"] == "02"  # 02 (6.0 y, 1 ms) beats 01 (8.2 y, 0.5 ms)
     assert "1.00 ms" in b["budget"]["message"]
     with pytest.raises(UserError, match="--max-kib must be a number above 0, got -1"):
-        report.Budget(max_kib=-1)
+        Budget(max_kib=-1)
 
 
 @pytest.mark.parametrize("case", ["empty", "one", "only_failed"])
@@ -179,9 +181,9 @@ def crafted_board(make_run=None):
 
 
 def test_user_strings_are_escaped_in_html():
-    from search import report_html
+    from search.report import html
 
-    page = report_html.page(crafted_board(), None)
+    page = html.page(crafted_board(), None)
     for raw in (XSS, IMG, "<b>"):
         assert raw not in page
     assert html_text(XSS) in page and html_text(IMG) in page
@@ -198,7 +200,7 @@ def html_text(s):
 def test_user_strings_are_escaped_in_markdown():
     import re
 
-    md = report.markdown(crafted_board())
+    md = markdown.page(crafted_board())
     # Code blocks show their text as written (the shell commands); everything else escapes.
     outside = re.sub(r"^(`{3,})sh\n.*?\n\1$", "", md, flags=re.S | re.M)
     assert outside.count("python run_search.py export") == 0
@@ -213,22 +215,22 @@ def test_user_strings_are_escaped_in_markdown():
 
 
 def test_markdown_escape_and_fence():
-    assert report.md_escape("a|b") == r"a\|b"
-    assert report.md_escape("`x`") == r"\`x\`"
-    assert report.md_escape("<i>&") == "&lt;i&gt;&amp;"
-    assert report.md_escape("two\nlines") == "two lines"
-    assert report._fence("a ```` b") == "`````"
+    assert markdown.md_escape("a|b") == r"a\|b"
+    assert markdown.md_escape("`x`") == r"\`x\`"
+    assert markdown.md_escape("<i>&") == "&lt;i&gt;&amp;"
+    assert markdown.md_escape("two\nlines") == "two lines"
+    assert markdown.fence("a ```` b") == "`````"
 
 
 def test_csv_has_one_row_per_trial_with_machine_values(make_run):
     b = board_of(make_run("lite-a", sample_records()))
-    rows = list(csv.DictReader(io.StringIO(report.csv_text(b))))
+    rows = list(csv.DictReader(io.StringIO(tables.csv_text(b))))
     assert [r["trial_id"] for r in rows] == ids(b)
     first = rows[0]
     assert first["val_mae"] == "5.1" and first["params"] == "40000"
     assert first["on_front"] == "true" and first["macs"] == "" and first["latency_ms"] == ""
     assert json.loads(first["values"])["filters_3"] == 64
-    assert list(rows[0]) == list(report.CSV_FIELDS)
+    assert list(rows[0]) == list(tables.CSV_FIELDS)
 
 
 def test_leaderboard_json_is_strict_and_carries_config_and_dataset(make_run, tmp_path):
@@ -277,11 +279,9 @@ def test_merged_runs_share_one_table_and_plot(make_run):
     assert [r["front"] for r in b["runs"]] == [["00", "01", "02"], ["00", "01", "02"]]
     hv_a, hv_b = (r["hypervolume"] for r in b["runs"])
     assert hv_b > hv_a and b["pareto"]["hypervolume"] == pytest.approx(hv_b)
-    assert report.columns(b)[0].key == "run"
-    assert "lite-a" in terminal(b) and "lite-b" in report.markdown(b)
-    from search import report_plot
-
-    assert report_plot.pareto_png(b).startswith(PNG)
+    assert common.columns(b)[0].key == "run"
+    assert "lite-a" in terminal(b) and "lite-b" in markdown.page(b)
+    assert plot.pareto_png(b).startswith(PNG)
 
 
 def test_a_run_being_searched_and_a_damaged_record(make_run):
@@ -357,3 +357,21 @@ def test_objectives_nobody_measured_say_so_up_front(make_run):
     assert b["summary"]["headline"][0].startswith(
         "No trial ranked: 5 complete trial(s) not ranked: latency not measured")
     assert "now mae,latency" in b["summary"]["headline"][0]
+
+
+def test_each_rendering_depends_on_the_shared_modules_only():
+    import ast
+    from pathlib import Path
+
+    import search.report
+
+    folder = Path(search.report.__file__).parent
+    renderers = {"terminal", "markdown", "tables", "html", "plot"}
+    shared = {"search.report.common", "search.report.text"}
+    for name in (*renderers, "common", "text"):
+        tree = ast.parse((folder / f"{name}.py").read_text())
+        used = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+        used |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        ours = {m for m in used if m.startswith("search.report")}
+        allowed = shared if name in renderers else {"search.report.text"}
+        assert ours <= allowed - {f"search.report.{name}"}, (name, ours)

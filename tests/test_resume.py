@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 from conftest import lite_values
 
-from search import cli, pipeline, train
+from search import cli, pipeline, trial
 from search import data as data_mod
 from search.records import COMPLETE, FAILED, TrialRecord, load_records
-from search.train import TrialContext, evaluate
+from search.trial import TrialContext, run_trial
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = {**lite_values([8, 16], [16], lr=3e-3), "lr_schedule": "step"}
@@ -41,13 +41,13 @@ def test_an_interrupted_trial_resumes_after_its_last_epoch(tiny_cfg, tmp_path):
     run_dir = tmp_path / "run"
     ctx = _ctx(tiny_cfg, run_dir, 3, extra_callbacks=lambda rec, epochs: [CtrlC()])
     with pytest.raises(KeyboardInterrupt):
-        evaluate("7", SMALL, ctx)
+        run_trial("7", SMALL, ctx)
     trial_dir = run_dir / "trials" / "7"
     assert not (trial_dir / "record.json").exists()  # unfinished: no record, not "failed"
-    assert train.backup_epoch(trial_dir) == 2
+    assert trial.backup_epoch(trial_dir) == 2
     assert len(json.loads((trial_dir / "backup" / "history.json").read_text())["loss"]) == 2
 
-    rec = evaluate("7", SMALL, dataclasses.replace(ctx, extra_callbacks=None))
+    rec = run_trial("7", SMALL, dataclasses.replace(ctx, extra_callbacks=None))
     assert rec.status == COMPLETE, rec.reason
     assert rec.resumed_from_epoch == 2 and rec.epochs_run == 3
     assert [len(v) for v in rec.history.values()] == [3] * len(rec.history)
@@ -65,13 +65,13 @@ def test_a_dominated_trial_is_pruned_with_its_epoch(tiny_cfg, tmp_path):
                        history={"val_mae": [0.5, 0.5, 0.5]})
     tiny.save(run_dir / "trials" / "900" / "record.json")
     ctx = _ctx(tiny_cfg, run_dir, 3, pruner=Pruner(run_dir, 0.1).for_trial)
-    rec = evaluate("1", SMALL, ctx)
+    rec = run_trial("1", SMALL, ctx)
     assert rec.status == "pruned" and rec.pruned_at_epoch == 1 and rec.epochs_run == 1
     assert rec.val_mae == rec.history["val_mae"][0] and rec.test_mae is None
     assert "trial 900" in rec.reason and "epoch 1" in rec.reason
     assert not (run_dir / "trials" / "1" / "model.keras").exists()
     # The same trial with pruning off trains every epoch.
-    rec = evaluate("2", SMALL, dataclasses.replace(ctx, pruner=None))
+    rec = run_trial("2", SMALL, dataclasses.replace(ctx, pruner=None))
     assert rec.status == COMPLETE and rec.epochs_run == 3
 
 
@@ -90,18 +90,16 @@ def test_a_nan_trial_is_recorded_as_failed_and_the_search_goes_on(tiny_cfg, tmp_
     assert board["best_trial"] is None
 
 
+def interrupt_001(trial_id, values, ctx, **kw):
+    """A trial function for the worker process: Ctrl-C arrives during trial 001."""
+    if trial_id == "001":
+        raise KeyboardInterrupt
+    return run_trial(trial_id, values, ctx, **kw)
+
+
 def test_ctrl_c_writes_the_leaderboard_exits_130_and_the_run_resumes(
         tiny_cfg, monkeypatch, capsys):
-    calls = []
-    real = pipeline.evaluate
-
-    def interrupt_second(trial_id, values, ctx, **kw):
-        calls.append(trial_id)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real(trial_id, values, ctx, **kw)
-
-    monkeypatch.setattr(pipeline, "evaluate", interrupt_second)
+    monkeypatch.setattr(pipeline, "TRIAL_TARGET", f"{__name__}:interrupt_001")
     args = ["--trials", "2", "--epochs", "1", "--no-reference", "--synthetic-images", "48",
             "--image-size", "32", "--batch-size", "16", "--seed", "7", "--run-name", "cc",
             "--results-dir", tiny_cfg.results_dir, "--cache-dir", tiny_cfg.cache_dir]
@@ -110,11 +108,11 @@ def test_ctrl_c_writes_the_leaderboard_exits_130_and_the_run_resumes(
     assert err.startswith("interrupted: 1 finished trial(s) kept") and "\n" not in err
     run_dir = Path(tiny_cfg.results_dir) / "cc"
     board = json.loads((run_dir / "leaderboard.json").read_text())
-    assert [t["trial_id"] for t in board["trials"]] == [calls[0]]
+    assert [t["trial_id"] for t in board["trials"]] == ["000"]
 
-    monkeypatch.setattr(pipeline, "evaluate", real)
+    monkeypatch.undo()
     assert cli.main(args) == 0
-    assert sorted(r.trial_id for r in load_records(run_dir)) == sorted(calls)  # same folder
+    assert sorted(r.trial_id for r in load_records(run_dir)) == ["000", "001"]  # same folder
 
 
 # --- kill -9 in the middle of a trial, in a real process -------------------------------------
@@ -136,7 +134,7 @@ def _wait_for_a_backup_of_the_second_trial(run_dir: Path, proc, timeout: float =
             run_dir / "trials").is_dir() else []
         if any((d / "record.json").exists() for d in trials):
             for d in trials:
-                if not (d / "record.json").exists() and (train.backup_epoch(d) or 0) >= 2:
+                if not (d / "record.json").exists() and (trial.backup_epoch(d) or 0) >= 2:
                     return d.name
         time.sleep(0.05)
     raise AssertionError("no trial reached a backup in time")
@@ -169,78 +167,6 @@ def test_kill_9_mid_trial_then_restart_resumes_it_from_its_backup(tmp_path, face
     assert resumed.status == COMPLETE and resumed.resumed_from_epoch >= 2
     assert resumed.epochs_run == 12
     assert f"trial {killed}: resumed after epoch {resumed.resumed_from_epoch}" in done.stdout
-
-
-# --- a process that outgrew its memory restarts itself ------------------------------------------
-
-
-def test_memory_guard_waits_for_two_trials_then_looks_one_trial_ahead():
-    from search.errors import RestartForMemory
-    from search.memory import MemoryGuard
-
-    reads = iter([680.0, 700.0, 740.0, 751.0])
-    guard = MemoryGuard(0.1, read=lambda: next(reads), inherited=None)
-    guard.check()  # no baseline yet
-    guard.trial_done()  # 680
-    guard.check()
-    guard.trial_done()  # 700: the baseline, a trial adds up to 20 MiB
-    guard.check()  # 740 + 20 <= 770
-    with pytest.raises(RestartForMemory, match="holds 751 MiB and a trial adds up to 20 MiB") as e:
-        guard.check()  # 751 + 20 > 770
-    assert e.value.baseline == 700.0
-    # A restarted process keeps the baseline and trains two trials before it may restart.
-    reads = iter([760.0, 765.0, 790.0])
-    again = MemoryGuard(0.1, read=lambda: next(reads), inherited=700.0)
-    again.trial_done()
-    again.check()  # one trial only: never a restart loop
-    again.trial_done()
-    with pytest.raises(RestartForMemory):
-        again.check()
-
-
-def test_a_restart_for_memory_stops_between_trials_and_the_run_resumes(tiny_cfg, monkeypatch):
-    from search.errors import RestartForMemory
-    from search.memory import MemoryGuard
-
-    rss = iter([500.0, 500.0] + [900.0] * 10)  # trials 1 and 2, then far above
-    monkeypatch.setattr(pipeline, "MemoryGuard",
-                        lambda growth: MemoryGuard(growth, lambda: next(rss), inherited=None))
-    cfg = tiny_cfg.replace(trials=3, epochs=1, reference=False, run_name="mem")
-    with pytest.raises(RestartForMemory):
-        pipeline.run(cfg, restart=True)
-    run_dir = Path(cfg.results_dir) / "mem"
-    assert len(load_records(run_dir)) == 2
-    assert not (run_dir / "leaderboard.json").exists()  # the restarted process writes it
-    monkeypatch.undo()
-    board = pipeline.run(cfg)  # what the restarted process does: resume
-    assert len(board["trials"]) == 3
-
-
-def test_the_command_line_restarts_itself_in_place(monkeypatch, capsys):
-    from search.errors import RestartForMemory
-
-    def outgrown(cfg, console=None, restart=False):
-        assert restart  # only the real command line may restart
-        e = RestartForMemory("memory: the search process holds 900 MiB", baseline=700.0)
-        e.run_name = "lite-20260101-120000"
-        e.deadline = 1234.5  # --max-minutes' end, for the restarted process
-        raise e
-
-    calls = []
-    for name in ("AGESEARCH_MEMORY_BASELINE_MIB", pipeline.DEADLINE_ENV):
-        monkeypatch.setenv(name, "")  # so that undo removes what the command line sets
-        monkeypatch.delenv(name)
-    monkeypatch.setattr(pipeline, "run", outgrown)
-    monkeypatch.setattr(os, "execv", lambda exe, argv: calls.append((exe, argv)))
-    monkeypatch.setattr(sys, "argv", ["run_search.py", "--trials", "3", "--overwrite"])
-    monkeypatch.setattr(sys, "orig_argv", [sys.executable, "run_search.py", "--trials", "3",
-                                           "--overwrite"])
-    assert cli.main() == 0
-    assert calls == [(sys.executable, [sys.executable, "run_search.py", "--trials", "3",
-                                       "--run-name", "lite-20260101-120000"])]
-    assert "memory: the search process holds 900 MiB" in capsys.readouterr().err
-    assert os.environ["AGESEARCH_MEMORY_BASELINE_MIB"] == "700.0"  # for the new process
-    assert os.environ[pipeline.DEADLINE_ENV] == "1234.500"
 
 
 def test_max_minutes_lets_the_running_trial_finish_and_starts_no_other(tiny_cfg, monkeypatch):

@@ -62,14 +62,14 @@ def test_tflite_size_measured_before_training_equals_the_trained_file(finished_r
 def test_tflite_file_predicts_what_keras_predicts(finished_run):
     import keras
 
-    from search import costs, interpreter
+    from search import convert, interpreter
 
     run_dir, board = finished_run
     rec = next(r for r in load_records(run_dir) if r.trial_id == board["best_trial"])
     model = keras.models.load_model(run_dir / rec.model_path)
     x = np.random.default_rng(0).uniform(0, 255, (4, *model.input_shape[1:])).astype(np.float32)
     want = model.predict(x, verbose=0).reshape(-1)
-    got = interpreter.predict(costs.to_tflite(model, "float32"), x)
+    got = interpreter.predict(convert.to_tflite(model, "float32"), x)
     np.testing.assert_allclose(got, want, atol=1e-3)
 
 

@@ -1,6 +1,7 @@
 """Tuner backends: the only code that imports keras_tuner or optuna.
 
-Every backend has the same entry point, ``search(space, objective, cfg, run_dir) ->
+:mod:`search.backends.registry` maps a ``--tuner`` name to its backend. Every backend has the
+same entry point, ``search(space, objective, cfg, run_dir) ->
 list[TrialRecord]``: it proposes candidates from a :class:`~search.space.Space`, calls the
 objective ``objective(trial_id, values, **train) -> TrialRecord`` for each (``train`` is
 empty, or Hyperband's ``epochs``, ``initial_epoch`` and ``continues``), and returns every
@@ -22,9 +23,8 @@ Shared rules, whatever the library:
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
-from search.errors import BudgetTooTight, UserError
+from search.errors import BudgetTooTight
 from search.records import INFEASIBLE, TrialRecord
 
 #: --tuner choice -> description. Optuna's samplers are multi-objective (Pareto); KerasTuner's
@@ -37,7 +37,6 @@ TUNERS: dict[str, str] = {
     "hyperband": "KerasTuner Hyperband: many short trials, the best trained longer",
 }
 OPTUNA_TUNERS = ("tpe", "nsga2")
-KERASTUNER_TUNERS = ("random", "bayesian", "hyperband")
 
 #: Over-budget candidates proposed in a row before the search gives up. They cost a build
 #: and (for size or latency budgets) a few conversions each, never an epoch, and do not count
@@ -63,28 +62,3 @@ class InfeasibleStreak:
         if self.count >= limit:
             raise BudgetTooTight(f"{self.count} candidates in a row were infeasible (last: "
                                  f"{record.reason}); loosen the budget or narrow the space")
-
-
-def get(name: str) -> Callable[..., list[TrialRecord]]:
-    """The ``search(space, objective, cfg, run_dir)`` function of a backend."""
-    if name not in TUNERS:
-        raise UserError(f"unknown --tuner {name!r}; known: {', '.join(TUNERS)}")
-    if name in OPTUNA_TUNERS:
-        from search.backends import optuna as optuna_backend
-
-        return optuna_backend.search
-    from search.backends import kerastuner
-
-    return kerastuner.search
-
-
-def sample_values(name: str, space: Any, n: int, seed: int = 0) -> list[dict[str, Any]]:
-    """``n`` candidates the backend of tuner ``name`` proposes from ``space`` with nothing
-    learnt yet (its random start), without training: which values it can reach."""
-    if name in OPTUNA_TUNERS:
-        from search.backends import optuna as optuna_backend
-
-        return optuna_backend.sample_values(space, n, seed)
-    from search.backends import kerastuner
-
-    return kerastuner.sample_values(space, n, seed)

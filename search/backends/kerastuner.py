@@ -159,8 +159,10 @@ def search(space: Space, objective: backends.Objective, cfg,
                         "mode (see the README)")
     os.environ.setdefault("KERASTUNER_TUNER_ID", "tuner0")
     # KerasTuner prints the traceback of every failed trial to stderr; ours are recorded in
-    # each trial's record.json instead, and infeasible candidates are not errors at all.
-    from keras_tuner.src import config as kt_config  # no public switch exists
+    # each trial's record.json instead, and infeasible candidates are not errors at all. No
+    # public switch exists (keras_tuner.config does not): its module-level flag, under an upper
+    # bound on keras-tuner, checked by tests/test_library_contracts.py.
+    from keras_tuner.src import config as kt_config
 
     kt_config.DEBUG = False
     tuner = make_tuner(space, objective, cfg, run_dir)

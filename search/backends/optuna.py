@@ -41,12 +41,30 @@ max(4, min(50, --trials // 3)).
 The accuracy band (``--accuracy-band``, default 0.75): the samplers see a complete trial
 that gained less than that share of the best complete trial's gain over the median-age
 baseline (the objective's ``baseline_mae``, set by the pipeline) as infeasible
-(:class:`_Banded`; nothing is stored, reports rank every trial), so the search leaves the
-tiny, inaccurate end of the front once it has found much better networks.
+(:class:`BandedStorage`; nothing is stored, reports rank every trial), so the search leaves
+the tiny, inaccurate end of the front once it has found much better networks.
+
+How the band reaches the samplers, through public interfaces only. Optuna's own constraint
+mechanisms do not fit: ``constraints_func`` (TPE, NSGA-II; deprecated in Optuna 5.0) and
+``Trial.set_constraint`` store a value once, when a trial finishes, while the band's limit
+moves with the best trial *now*, so stored values go stale (a trial that was the best among
+the random start-up would stay feasible for good); and stored constraints would change
+``study.best_trials``, the Pareto front the reports rank. Nor can a sampler be handed a
+filtered study through a public call: the samplers read trials with ``Study._get_trials``,
+a private method. What every read of theirs goes through is the study's *storage*, a public
+interface (``optuna.storages.BaseStorage``, whose abstract methods RDB, journal and
+in-memory storages all implement). So, for each trial, :class:`_PerTrialSeed` hands its
+inner sampler the same study loaded (``optuna.load_study``) from a :class:`BandedStorage`:
+a view of the run's storage whose complete trials carry the band's constraint
+(``FrozenTrial.set_constraint`` on copies) and through which every write (NSGA-II's
+generations and parent cache, TPE's shared relative parameters) reaches the real storage.
+TPE and NSGA-II honour ``FrozenTrial.constraints``, as they document; tests/
+test_accuracy_band.py fails if they stop seeing the band.
 """
 
 from __future__ import annotations
 
+import abc
 import copy
 import functools
 import math
@@ -135,7 +153,7 @@ def expected_trials(trials: int, durations: list[float], seconds_left: float | N
 
 def make_sampler(name: str, seed: int, trials: int | Callable[[Any], int],
                  startup: int | None = None, band: float = 0.0,
-                 baseline: float | None = None):
+                 baseline: float | None = None, storage=None):
     """The sampler of ``--tuner name``, reseeded per trial (see the module docstring).
 
     ``trials``: the trials the search will run, or a function of the study (None before
@@ -146,9 +164,14 @@ def make_sampler(name: str, seed: int, trials: int | Callable[[Any], int],
     ``band``: the accuracy band (``--accuracy-band``; 0 = off), with ``baseline`` the
     median-age baseline's validation MAE (None: off): the sampler sees a complete trial that
     gained less than ``band`` of the best trial's gain over the baseline as infeasible (see
-    :class:`_Banded`)."""
+    :class:`BandedStorage`). The band reads the study through ``storage``, the storage the
+    study is created on, which it needs whenever it is on."""
     expected = trials if callable(trials) else (lambda study: trials)
     population = max(4, min(50, expected(None) // 3))
+    if baseline is None:
+        band = 0.0
+    if band > 0 and storage is None:
+        raise ValueError("the accuracy band needs the storage its study is created on")
 
     def make(s: int, study=None):
         n = startup_trials(expected(study)) if startup is None else startup
@@ -156,13 +179,13 @@ def make_sampler(name: str, seed: int, trials: int | Callable[[Any], int],
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             if name == "tpe":
                 return optuna.samplers.TPESampler(seed=s, n_startup_trials=n,
-                                                  constant_liar=True)
+                                                  constant_liar=True), n
             if name == "nsga2":
-                return optuna.samplers.NSGAIISampler(seed=s, population_size=population)
+                return optuna.samplers.NSGAIISampler(seed=s, population_size=population), None
         raise UserError(f"unknown Optuna --tuner {name!r}; known: "
                         f"{', '.join(backends.OPTUNA_TUNERS)}")
 
-    return _PerTrialSeed(make, seed, band if baseline is not None else 0.0, baseline)
+    return _PerTrialSeed(make, seed, band, baseline, storage)
 
 
 class _PerTrialSeed(optuna.samplers.BaseSampler):
@@ -170,35 +193,42 @@ class _PerTrialSeed(optuna.samplers.BaseSampler):
 
     Two workers with one ``--seed`` would otherwise draw the same random candidates; and a
     single worker stays reproducible, as a trial's draws depend on its number only.
+
+    ``startup``: the random start-up of the current trial's TPE sampler (None: NSGA-II).
+    ``band``, ``baseline``: the accuracy band, 0 and None when it is off; ``storage``: the
+    storage of the study, which the band reads it through.
     """
 
-    def __init__(self, make, seed: int, band: float = 0.0, baseline: float | None = None):
-        self._make, self._seed, self._band, self._baseline = make, seed, band, baseline
-        self._banded: _Banded | None = None
-        self._inner = make(seed)
+    def __init__(self, make, seed: int, band: float = 0.0, baseline: float | None = None,
+                 storage=None):
+        self._make, self._seed, self.storage = make, seed, storage
+        self.band, self.baseline = band, baseline
+        self._view: tuple[Any, optuna.Study] | None = None  # (study, its banded view)
+        self._inner, self.startup = make(seed)
 
-    def _view(self, study):
-        """What the inner sampler sees: the study, or under the band this trial's view of it
-        (made once per trial, so its limit is computed once, not per parameter)."""
-        if self._band <= 0:
+    def _seen(self, study):
+        """What the inner sampler sees: the study, or under the band this trial's banded view
+        of it (made once per trial, so its limit is computed once, not per parameter)."""
+        if self.band <= 0:
             return study
-        if self._banded is None or self._banded._study is not study:
-            self._banded = _Banded(study, self._band, self._baseline)
-        return self._banded
+        if self._view is None or self._view[0] is not study:
+            self._view = (study, banded_view(study, self.storage, self.band, self.baseline,
+                                             sampler=self._inner))
+        return self._view[1]
 
     def before_trial(self, study, trial) -> None:
-        self._banded = None  # the finished trials may have changed: a new view
-        self._inner = self._make(_seed_for(self._seed, trial.number), study)
+        self._view = None  # the finished trials may have changed: a new view
+        self._inner, self.startup = self._make(_seed_for(self._seed, trial.number), study)
         self._inner.before_trial(study, trial)
 
     def infer_relative_search_space(self, study, trial):
-        return self._inner.infer_relative_search_space(self._view(study), trial)
+        return self._inner.infer_relative_search_space(self._seen(study), trial)
 
     def sample_relative(self, study, trial, search_space):
-        return self._inner.sample_relative(self._view(study), trial, search_space)
+        return self._inner.sample_relative(self._seen(study), trial, search_space)
 
     def sample_independent(self, study, trial, param_name, param_distribution):
-        return self._inner.sample_independent(self._view(study), trial, param_name,
+        return self._inner.sample_independent(self._seen(study), trial, param_name,
                                               param_distribution)
 
     def after_trial(self, study, trial, state, values) -> None:
@@ -208,16 +238,29 @@ class _PerTrialSeed(optuna.samplers.BaseSampler):
         self._inner.reseed_rng()
 
 
-#: The constraint the accuracy band sets on the trials a sampler sees (never stored).
-BAND_CONSTRAINT = "constraints:agesearch_accuracy_band"
+#: The name of the constraint the accuracy band sets on the trials a sampler sees (never
+#: stored): ``FrozenTrial.constraints[BAND_CONSTRAINT]``.
+BAND_CONSTRAINT = "agesearch_accuracy_band"
 
 
-class _Banded:
-    """The study as a sampler sees it under the accuracy band: a complete trial that gained
-    less than ``band`` of the best complete trial's gain over the median-age baseline (gain =
-    baseline val MAE - val MAE, years) carries a positive constraint value (the missing gain,
-    years), so TPE puts it with the bad trials and NSGA-II ranks it after the feasible ones,
-    however small it is.
+def banded_view(study, storage, band: float, baseline: float, sampler=None) -> optuna.Study:
+    """``study`` as the samplers see it under the accuracy band: the same study, loaded
+    (``optuna.load_study``) from a :class:`BandedStorage` over ``storage``, the storage it
+    lives in. Its trials carry the band's constraint; what a sampler writes reaches
+    ``storage``."""
+    return optuna.load_study(study_name=study.study_name,
+                             storage=BandedStorage(storage, study.study_name, band, baseline),
+                             sampler=sampler or optuna.samplers.RandomSampler())
+
+
+class BandedStorage(optuna.storages.BaseStorage):
+    """A storage as a sampler sees it under the accuracy band: ``storage`` itself, except
+    that the complete trials of study ``study_name`` read back through it carry one more
+    constraint (:data:`BAND_CONSTRAINT`): the gain they miss (years) to keep ``band`` of the
+    best complete trial's gain over the median-age baseline (gain = baseline val MAE - val
+    MAE). A value <= 0 is inside the band; a positive one makes the trial infeasible, so TPE
+    puts it with the bad trials and NSGA-II ranks it after the feasible ones, however small
+    it is. Every other call, writes included, goes to ``storage`` unchanged.
 
     Why: with three objectives, the smallest networks are on the front however inaccurate,
     and multi-objective TPE's few "good" trials (10% of those finished) were picked among
@@ -226,51 +269,69 @@ class _Banded:
     baseline (15 y) is under twice the best trials' MAE (9 y), so any ratio that spares
     useful networks there spares everything. The band is judged against the best *now*, when
     each trial is sampled, so a trial that was the best early on drops out once much better
-    ones exist. Nothing is written to storage: the leaderboard and the Pareto front still
-    rank every trial.
+    ones exist. Nothing is written to storage: the leaderboard and the Pareto front
+    (``study.best_trials``) still rank every trial.
     """
 
-    def __init__(self, study, band: float, baseline: float):
-        self._study, self._band, self._baseline = study, band, baseline
+    def __init__(self, storage, study_name: str, band: float, baseline: float):
+        self.storage, self.study_name, self.band, self.baseline = (storage, study_name,
+                                                                   band, baseline)
 
-    def __getattr__(self, name):
-        return getattr(self._study, name)
+    @functools.cached_property
+    def study_id(self) -> int:
+        return self.storage.get_study_id_from_name(self.study_name)
 
     @functools.cached_property
     def limit(self) -> float | None:
         """The worst validation MAE inside the band (years), as the finished trials stood
         when first asked (once per view); None: no trial beat the baseline yet, so there is
         no gain to keep a share of."""
-        done = [t.values[0] for t in self._study.get_trials(deepcopy=False,
-                                                             states=(TrialState.COMPLETE,))
+        done = [t.values[0] for t in self.storage.get_all_trials(
+                    self.study_id, deepcopy=False, states=(TrialState.COMPLETE,))
                 if t.values and math.isfinite(t.values[0])]
         best = min(done, default=math.inf)
-        if best >= self._baseline:
+        if best >= self.baseline:
             return None
-        return self._baseline - self._band * (self._baseline - best)
+        return self.baseline - self.band * (self.baseline - best)
 
-    def _mark(self, trials):
+    def _mark(self, trial, copied: bool):
+        """``trial`` with the band's constraint (a copy unless ``copied`` already)."""
         limit = self.limit
-        if limit is None:
+        if limit is None or trial.state != TrialState.COMPLETE or not trial.values:
+            return trial
+        trial = trial if copied else copy.deepcopy(trial)
+        excess = trial.values[0] - limit
+        trial.set_constraint(BAND_CONSTRAINT, excess if math.isfinite(excess) else 1e9)
+        return trial
+
+    def get_all_trials(self, study_id: int, deepcopy: bool = True, states=None):
+        trials = self.storage.get_all_trials(study_id, deepcopy=deepcopy, states=states)
+        if study_id != self.study_id:
             return trials
-        out = []
-        for t in trials:  # every complete trial gets the value: <= 0 is inside the band
-            if t.state == TrialState.COMPLETE and t.values:
-                t = copy.copy(t)
-                excess = t.values[0] - limit
-                t._system_attrs = {**t.system_attrs,
-                                   BAND_CONSTRAINT: excess if math.isfinite(excess) else 1e9}
-            out.append(t)
-        return out
+        return [self._mark(t, copied=deepcopy) for t in trials]
 
-    def get_trials(self, deepcopy: bool = True, states=None):
-        return self._mark(self._study.get_trials(deepcopy=deepcopy, states=states))
+    def get_trial(self, trial_id: int):
+        trial = self.storage.get_trial(trial_id)
+        if trial.state != TrialState.COMPLETE:
+            return trial
+        ours = self.storage.get_trial_id_from_study_id_trial_number(self.study_id, trial.number)
+        return self._mark(trial, copied=False) if ours == trial_id else trial
 
-    # Optuna's samplers read trials through this private method (TPE and NSGA-II in 4.x and
-    # 5.0); tests/test_accuracy_band.py checks that TPE still obeys the band.
-    def _get_trials(self, deepcopy: bool = True, states=None, use_cache: bool = False):
-        return self._mark(self._study._get_trials(deepcopy=deepcopy, states=states,
-                                                  use_cache=use_cache))
+
+def _delegate(name: str):
+    def method(self, *args, **kwargs):
+        return getattr(self.storage, name)(*args, **kwargs)
+
+    method.__name__ = method.__qualname__ = name
+    return method
+
+
+# The rest of the storage interface (its abstract methods) is the storage's own; the methods
+# BaseStorage implements on top of them read trials through the two above.
+for _name in optuna.storages.BaseStorage.__abstractmethods__:
+    if _name not in vars(BandedStorage):
+        setattr(BandedStorage, _name, _delegate(_name))
+abc.update_abstractmethods(BandedStorage)
 
 
 # --- the space as suggest_* calls -------------------------------------------------------
@@ -347,10 +408,10 @@ def recover_stale(study) -> list[str]:
             continue
         if not workers.is_dead(worker):
             continue
-        try:  # as optuna.storages.fail_stale_trials: exactly one worker wins this
-            study._storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
-        except optuna.exceptions.UpdateFinishedTrialError:
-            continue
+        try:  # exactly one worker wins this: the storage refuses to finish a trial twice
+            study.tell(t.number, state=TrialState.FAIL)
+        except (ValueError, optuna.exceptions.UpdateFinishedTrialError):
+            continue  # another worker failed it first (ValueError: before we asked)
         folder = t.user_attrs.get(TRIAL_ID, folder_name(t.number))
         _requeue(study, t.params, folder, t.number)
         out.append(folder)
@@ -408,11 +469,11 @@ def open_study(cfg, run_dir: Path, deadline: float | None = None,
             return cfg.trials
         return expected_trials(cfg.trials, _durations(study), deadline - time.time())
 
-    study = optuna.create_study(storage=storage_for(cfg.storage, run_dir),
-                                study_name=run_dir.name,
+    storage = storage_for(cfg.storage, run_dir)
+    study = optuna.create_study(storage=storage, study_name=run_dir.name,
                                 sampler=make_sampler(cfg.tuner, cfg.seed, expected,
                                                      band=cfg.accuracy_band,
-                                                     baseline=baseline_mae),
+                                                     baseline=baseline_mae, storage=storage),
                                 directions=["minimize"] * len(METRICS), load_if_exists=True)
     if len(study.directions) != len(METRICS):
         raise UserError(f"--storage holds a study {run_dir.name!r} with "

@@ -20,19 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from search.records import COMPLETE, PRUNED
-
-#: One colour per run (matplotlib's tab10), in board order.
-COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
-           "#7f7f7f", "#bcbd22", "#17becf")
-
-
-def run_colour(index: int) -> str:
-    return COLOURS[index % len(COLOURS)]
-
-
-def plottable(t: Mapping[str, Any]) -> bool:
-    """A trial has a place on the plot: a positive size and a validation MAE."""
-    return all(t.get(k) is not None and t[k] > 0 for k in ("tflite_float16_kib", "val_mae"))
+from search.report.common import plottable, run_colour
 
 
 def pareto_png(b: Mapping[str, Any], width_in: float = 6.0, height_in: float = 5.2,

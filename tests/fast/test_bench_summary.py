@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-_PATH = Path(__file__).resolve().parent.parent / "benchmarks" / "search_efficiency.py"
+_PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "search_efficiency.py"
 _spec = importlib.util.spec_from_file_location("search_efficiency", _PATH)
 bench = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(bench)

@@ -18,9 +18,9 @@ import html
 from collections.abc import Mapping
 from typing import Any
 
-from search import report
 from search.records import COMPLETE
-from search.report_plot import plottable, run_colour
+from search.report.common import LEGEND, Column, columns, not_finished, plottable, run_colour
+from search.report.text import marks, objectives_line, values_line
 
 CSS = """
 *{box-sizing:border-box}
@@ -149,7 +149,7 @@ def _row_classes(t: Mapping[str, Any], run_index: int) -> str:
 
 
 def _table(b: Mapping[str, Any]) -> str:
-    cols = [report.Column("position", "#", True, None, None), *report.columns(b)]
+    cols = [Column("position", "#", True, None, None), *columns(b)]
     run_index = {r["run"]: i for i, r in enumerate(b["runs"])}
     head = []
     for k, c in enumerate(cols):
@@ -220,15 +220,15 @@ def _front_cards(b: Mapping[str, Any]) -> str:
         if not t["on_front"]:
             continue
         where = f" of {e(t['run'])}" if multi else ""
-        marks = report._marks(t)
+        shown = marks(t)
         cmd = (f"<pre><code>{e(t['export_command'])}</code></pre>" if t.get("export_command")
                else "<p>No saved model to export.</p>")
         out.append(
             f'<div class="card"><h3>Trial {e(t["trial_id"])}{where}'
-            + (f" ({e(', '.join(marks))})" if marks else "") + "</h3>"
-            f"<p>{e(report._objectives_line(t))}</p>"
+            + (f" ({e(', '.join(shown))})" if shown else "") + "</h3>"
+            f"<p>{e(objectives_line(t))}</p>"
             f"<p><strong>Architecture:</strong> {e(t['architecture'] or 'not described')}</p>"
-            f"<p><strong>Hyperparameters:</strong> {e(report._values_line(t['values']))}</p>"
+            f"<p><strong>Hyperparameters:</strong> {e(values_line(t['values']))}</p>"
             f"<p><strong>Export:</strong></p>{cmd}</div>")
     return "".join(out)
 
@@ -265,12 +265,12 @@ def page(b: Mapping[str, Any], png: bytes | None) -> str:
             "are pruned, infeasible or failed trials.</figcaption></figure>")
     parts.append("<section><h2>Leaderboard</h2>")
     if n:
-        parts.append(f'<p class="legend">{e(report.LEGEND)} Tap a column header to sort; '
+        parts.append(f'<p class="legend">{e(LEGEND)} Tap a column header to sort; '
                      "scroll the table sideways on a narrow screen.</p>")
         parts.append(_table(b) + "</section>")
     else:
         parts.append("<p>No trial recorded yet.</p></section>")
-    unfinished = report._not_finished(b)
+    unfinished = not_finished(b)
     if unfinished:
         parts.append("<section><h2>Trials that did not finish</h2><ul>"
                      + "".join(f"<li>trial {e(t['trial_id'])} ({e(t['status'])}): "

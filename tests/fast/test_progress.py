@@ -28,16 +28,17 @@ def test_scan_counts_done_running_and_best(tmp_path):
 
 
 def _drive(progress, run_dir, refresh=lambda: None):
+    """One trial as the search process sees it: the worker's progress calls (the Keras
+    callback that sends them is tested with a real worker in test_trial_process)."""
     with progress:
         progress.trial_started("0", {"blocks": 2, "filters_1": 8, "filters_2": 16})
         rec = _record("0")
-        cb = progress.callbacks(rec, 3)[0]
-        cb.params = {"steps": 4}
-        cb.on_train_begin()
+        progress.on_event("train_begin", rec, 3)
         for e in range(3):
-            cb.on_epoch_begin(e)
-            cb.on_train_batch_end(1)
-            cb.on_epoch_end(e, {"loss": 9.0 - e, "mae": 9.0 - e, "val_mae": 8.5 - e})
+            progress.on_event("epoch_begin", rec, e, 3)
+            progress.on_event("batch_end", e, 0.5)
+            progress.on_event("epoch_end", rec, e, 3,
+                              {"loss": 9.0 - e, "mae": 9.0 - e, "val_mae": 8.5 - e})
         refresh()  # the display redraws 10 times a second: draw this moment now
         rec.save(run_dir / "trials/0/record.json")
         progress.trial_finished(rec)
@@ -76,7 +77,5 @@ def test_a_resumed_trial_says_where_it_resumed(tmp_path):
     p = SearchProgress(Console(file=out, width=200), total=2, epochs=12, run_dir=tmp_path)
     rec = _record("4")
     rec.resumed_from_epoch = 5
-    cb = p.callbacks(rec, 12)[0]
-    cb.params = {}
-    cb.on_train_begin()
+    p.on_event("train_begin", rec, 12)
     assert "trial 4: resumed after epoch 5 of 12 from its backup" in out.getvalue()

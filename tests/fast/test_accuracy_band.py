@@ -13,11 +13,18 @@ from search.cli import search_parser
 BASELINE = 15.0  # years: the median-age guess
 
 
-def _study(band: float, seed: int = 0, baseline: float | None = BASELINE):
+def _study(band: float, seed: int = 0, baseline: float | None = BASELINE,
+           tuner: str = "tpe", trials: int = 100):
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return optuna.create_study(directions=["minimize"] * 3,
-                               sampler=ob.make_sampler("tpe", seed, 100, startup=4, band=band,
-                                                       baseline=baseline))
+    storage = optuna.storages.InMemoryStorage()
+    return optuna.create_study(storage=storage, directions=["minimize"] * 3,
+                               sampler=ob.make_sampler(tuner, seed, trials, startup=4, band=band,
+                                                       baseline=baseline, storage=storage))
+
+
+def _view(study, band: float, baseline: float = BASELINE):
+    """The study as the band shows it to the samplers (its storage: the sampler's)."""
+    return ob.banded_view(study, study.sampler.storage, band, baseline)
 
 
 KINDS = optuna.distributions.CategoricalDistribution(["tiny", "big"])
@@ -32,19 +39,48 @@ def _tell(study, kind: str) -> None:
 def test_trials_outside_the_band_are_infeasible_to_the_sampler_only():
     study = _study(0.75)
     _tell(study, "tiny")  # 12 y: gained 3 y
-    assert ob._Banded(study, 0.75, BASELINE).get_trials()[0].constraints == {
+    assert _view(study, 0.75).get_trials()[0].constraints == {
         "agesearch_accuracy_band": -0.75}  # the best so far is inside: limit 15 - 0.75 x 3
     _tell(study, "big")  # 5 y: gained 10 y; 75% of it is 7.5 y, so the limit is 7.5 y
-    seen = ob._Banded(study, 0.75, BASELINE).get_trials(deepcopy=False)
-    assert [t.constraints for t in seen] == [{"agesearch_accuracy_band": 12.0 - 7.5},
-                                             {"agesearch_accuracy_band": 5.0 - 7.5}]
+    view = _view(study, 0.75)
+    storage = study.sampler.storage
+    banded = ob.BandedStorage(storage, study.study_name, 0.75, BASELINE)
+    one_by_one = [banded.get_trial(storage.get_trial_id_from_study_id_trial_number(
+        banded.study_id, n)) for n in (0, 1)]
+    for seen in (view.get_trials(deepcopy=False), view.get_trials(), one_by_one):
+        assert [t.constraints for t in seen] == [{"agesearch_accuracy_band": 12.0 - 7.5},
+                                                 {"agesearch_accuracy_band": 5.0 - 7.5}]
+    assert [t.number for t in view.best_trials] == [1]  # the view's front: the feasible one
     assert all(t.constraints == {} for t in study.get_trials())  # nothing stored
+    assert len(study.best_trials) == 2  # the study's own front still has both
     # a looser band: the first trial is inside again (judged against the best now)
-    assert ob._Banded(study, 0.2, BASELINE).get_trials()[0].constraints[
-        "agesearch_accuracy_band"] < 0
+    assert _view(study, 0.2).get_trials()[0].constraints["agesearch_accuracy_band"] < 0
     # nothing beat the baseline: no gain to keep a share of, nothing is marked
-    assert ob._Banded(study, 0.75, 4.0).limit is None
-    assert ob._Banded(study, 0.75, 4.0).get_trials()[0].constraints == {}
+    assert ob.BandedStorage(study.sampler.storage, study.study_name, 0.75, 4.0).limit is None
+    assert _view(study, 0.75, baseline=4.0).get_trials()[0].constraints == {}
+
+
+def test_what_the_sampler_writes_through_the_band_reaches_the_study():
+    """NSGA-II keeps each trial's generation on the trial and each generation's parents on
+    the study: written through the banded view, they must land in the real storage."""
+    study = _study(0.75, tuner="nsga2", trials=12)  # a population of 4: gen. 1 at trial 4
+    for _ in range(10):
+        t = study.ask()
+        kind = t.suggest_categorical("kind", ["tiny", "big"])
+        study.tell(t, {"tiny": [12.0, 1_000.0, 4_000.0], "big": [5.0, 90_000.0, 200_000.0]}[kind])
+    generations = [[v for k, v in t.system_attrs.items() if k.endswith("generation")]
+                   for t in study.get_trials()]  # NSGAIISampler:generation in Optuna 5.0
+    assert all(len(g) == 1 for g in generations) and generations[-1][0] >= 1, generations
+    storage = study.sampler.storage
+    cached = storage.get_study_system_attrs(storage.get_study_id_from_name(study.study_name))
+    assert any("parent" in k for k in cached), cached  # NSGAIISampler:parent:1
+    assert all(t.constraints == {} for t in study.get_trials())  # still nothing stored
+
+
+def test_the_band_needs_the_storage():
+    with pytest.raises(ValueError, match="storage"):
+        ob.make_sampler("tpe", 0, 10, band=0.75, baseline=BASELINE)
+    ob.make_sampler("tpe", 0, 10, band=0.75, baseline=None)  # no baseline: no band to apply
 
 
 def _proposals(band: float, baseline: float | None = BASELINE) -> list[str]:
@@ -77,9 +113,9 @@ def test_the_study_gets_the_band_only_with_a_baseline(tmp_path):
         (tmp_path / name).mkdir()
     study = ob.open_study(RunConfig(results_dir=str(tmp_path), run_name="run"),
                           tmp_path / "run", baseline_mae=14.5)
-    assert study.sampler._baseline == 14.5 and study.sampler._band == 0.75
+    assert study.sampler.baseline == 14.5 and study.sampler.band == 0.75
     bare = ob.open_study(RunConfig(results_dir=str(tmp_path), run_name="bare"), tmp_path / "bare")
-    assert bare.sampler._band == 0.0  # no baseline: no band
+    assert bare.sampler.band == 0.0  # no baseline: no band
 
 
 def test_a_search_bands_against_its_own_median_age_baseline(tiny_cfg, monkeypatch):

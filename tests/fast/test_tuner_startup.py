@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import time
 
-import optuna
-
 from search.backends import optuna as ob
 from search.config import RunConfig
 
@@ -34,10 +32,8 @@ def _startup(tmp_path, name: str, deadline: float | None) -> int:
         t = study.ask()
         t.suggest_float("x", 0.0, 1.0)
         study.tell(t, [1.0, 1.0, 1.0])
-    study.ask()  # the sampler of this trial is made now
-    inner = study.sampler._inner
-    assert isinstance(inner, optuna.samplers.TPESampler)
-    return inner._n_startup_trials
+    study.ask()  # the sampler of this trial is made now, with this start-up
+    return study.sampler.startup
 
 
 def test_a_max_minutes_search_starts_tpe_sooner_when_few_trials_fit(tmp_path):

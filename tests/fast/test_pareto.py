@@ -2,7 +2,6 @@ import numpy as np
 import pytest
 
 from search import pareto
-from search.records import COMPLETE, FAILED, TrialRecord
 
 
 def brute_force_front(points):
@@ -28,19 +27,6 @@ def test_dominance_needs_a_strict_improvement():
     assert pareto.dominates([1, 2], [1, 3])
     assert not pareto.dominates([1, 2], [1, 2])
     assert not pareto.dominates([1, 3], [2, 2])
-
-
-def test_rank_skips_unfinished_trials_and_best_is_lowest_mae_on_front():
-    recs = [
-        TrialRecord("a", COMPLETE, val_mae=5.0, params=1000, tflite_float16_bytes=4000),
-        TrialRecord("b", COMPLETE, val_mae=7.0, params=100, tflite_float16_bytes=400),
-        TrialRecord("c", COMPLETE, val_mae=8.0, params=2000, tflite_float16_bytes=9000),
-        TrialRecord("d", FAILED, reason="NaN"),
-    ]
-    ranks = pareto.rank(recs)
-    assert ranks == {"a": 1, "b": 1, "c": 2}
-    assert pareto.best(recs, ranks).trial_id == "a"
-    assert pareto.best([recs[3]], pareto.rank([recs[3]])) is None
 
 
 def test_ranks_agree_with_optuna_best_trials():
@@ -128,16 +114,3 @@ def test_parse_objectives_names_the_bad_value():
         pareto.parse_objectives("mae,mae")
     with pytest.raises(UserError, match="comma-separated"):
         pareto.parse_objectives(" , ")
-
-
-def test_rank_on_any_objectives_leaves_unmeasured_trials_unranked():
-    recs = [
-        TrialRecord("a", COMPLETE, val_mae=5.0, params=10, tflite_float16_bytes=4096,
-                    latency_ms=3.0),
-        TrialRecord("b", COMPLETE, val_mae=6.0, params=5, tflite_float16_bytes=2048,
-                    latency_ms=1.0),
-        TrialRecord("c", COMPLETE, val_mae=4.0, params=50, tflite_float16_bytes=9000),
-    ]
-    assert pareto.rank(recs, ("mae", "latency")) == {"a": 1, "b": 1}
-    assert pareto.rank(recs, ("mae",)) == {"c": 1, "a": 2, "b": 3}
-    assert pareto.OBJECTIVES["kib"].value(recs[0]) == 4.0

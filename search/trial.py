@@ -1,6 +1,6 @@
 """One trial: costs first, then fit with the seed's callbacks, then evaluate.
 
-:func:`evaluate` is the objective every tuner backend calls: it takes a candidate's values
+:func:`run_trial` is the objective every tuner backend calls: it takes a candidate's values
 and returns a :class:`TrialRecord`. It never imports a tuner library.
 """
 
@@ -18,8 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from search import builder, costs
+from search.budget import Budget
+from search.candidate import Candidate
 from search.errors import InfeasibleCandidate
-from search.records import COMPLETE, FAILED, INFEASIBLE, PRUNED, TrialRecord, write_json_atomic
+from search.files import write_json_atomic
+from search.records import COMPLETE, FAILED, INFEASIBLE, PRUNED, TrialRecord
 
 # The seed's step schedule: full rate for the first quarter of the epochs, then 5e-4, 1e-4
 # and 9.5e-5. The seed's base rate was 1e-3, so the steps are kept as fractions of the base
@@ -52,10 +55,7 @@ class TrialContext:
     seed: int
     run_dir: Path
     cost_cache: costs.CostCache | None = None
-    # converts candidates in another process while they train (search.cost_worker); None:
-    # every candidate is measured in this process before it trains
-    cost_worker: Any = None
-    budget: costs.Budget = costs.Budget()
+    budget: Budget = Budget()
     verbose: int = 0
     # (record with its costs measured, epochs it trains up to) -> more Keras callbacks, e.g.
     # a progress bar
@@ -66,9 +66,9 @@ class TrialContext:
 
 
 def input_shape(values: Mapping[str, Any], data) -> tuple[int, int, int]:
-    """The candidate's input: its own ``image_size`` if the space searches it."""
-    size = int(values.get("image_size", data.image_size))
-    return (size, size, 3)
+    """The candidate's input: its own ``image_size`` if the space searches it, else the
+    data's (see :class:`search.candidate.Candidate`)."""
+    return Candidate(values, data.image_size).input_shape
 
 
 def learning_rate(schedule: str, base: float, epoch: int, epochs: int) -> float:
@@ -80,20 +80,13 @@ def learning_rate(schedule: str, base: float, epoch: int, epochs: int) -> float:
     return base
 
 
-def _clear(keep: set[int] | None = None) -> None:
-    """Free what the previous trial allocated (graphs, models): memory stays flat.
-
-    ``keep``: ids of TensorFlow function graphs that lived before the trial (from
-    :func:`_graph_ids`); graphs made since that nothing references any more are dismantled.
-    Without it, only Keras' global state is reset (no garbage collection: a trial's start,
-    after the previous trial's end collected).
-    """
+def _clear() -> None:
+    """Reset Keras' global state (layer names, the session) before and after a trial. What
+    TensorFlow keeps beyond that is bounded by the trial's process being replaced
+    (search.trial_process)."""
     import keras
 
     keras.backend.clear_session(free_memory=False)
-    if keep is not None:
-        gc.collect()
-        _dismantle_dead_graphs(keep)  # broken cycles are freed by reference counting
 
 
 def freeze_startup_objects() -> None:
@@ -104,56 +97,7 @@ def freeze_startup_objects() -> None:
     gc.freeze()
 
 
-def _graph_ids() -> set[int]:
-    """Ids of the TensorFlow function graphs alive now."""
-    try:
-        from tensorflow.python.framework import func_graph  # no public API for this
-    except ImportError:  # pragma: no cover
-        return set()
-    return {id(o) for o in gc.get_objects() if isinstance(o, func_graph.FuncGraph)}
-
-
-def _dismantle_dead_graphs(keep: set[int]) -> int:
-    """Break the reference cycles of function graphs nothing uses any more; return how many.
-
-    Keras' traced train step leaves its graph in a cycle through TensorFlow's C++ graph
-    objects, which Python's garbage collector cannot see through: about 6 MiB a trial at
-    32 px that clear_session() never frees (TensorFlow issue 61791 and kin). A graph made
-    during the trial whose only referrers are its own operations and tensors is dead; this
-    calls TensorFlow's own dismantle_func_graph on it, as a ConcreteFunction does when it is
-    deleted. Best effort: any surprise leaves the graph alone.
-    """
-    try:
-        from tensorflow.python.framework import func_graph
-    except ImportError:  # pragma: no cover
-        return 0
-    graphs = [o for o in gc.get_objects()
-              if isinstance(o, func_graph.FuncGraph) and id(o) not in keep]
-    if not graphs:
-        return 0
-    ids = {id(g) for g in graphs}
-    held: set[int] = set()
-    for r in gc.get_referrers(*graphs):
-        if r is graphs or type(r).__name__ == "frame":
-            continue
-        own = getattr(r, "graph", None) if type(r).__name__ in ("Operation",
-                                                                  "SymbolicTensor") else None
-        for x in gc.get_referents(r):
-            if id(x) in ids and x is not own:
-                held.add(id(x))
-    done = 0
-    for g in graphs:
-        if id(g) in held:
-            continue
-        try:
-            func_graph.dismantle_func_graph(g)
-            done += 1
-        except Exception:  # noqa: BLE001 - memory hygiene must never fail a trial
-            pass
-    return done
-
-
-def evaluate(trial_id: str, values: Mapping[str, Any], ctx: TrialContext,
+def run_trial(trial_id: str, values: Mapping[str, Any], ctx: TrialContext,
              is_reference: bool = False, *, epochs: int | None = None, initial_epoch: int = 0,
              continues: str | None = None) -> TrialRecord:
     """Measure, train and evaluate one candidate; never raises for a trial-level problem.
@@ -175,8 +119,6 @@ def evaluate(trial_id: str, values: Mapping[str, Any], ctx: TrialContext,
                          is_reference=is_reference, initial_epoch=initial_epoch,
                          continues_trial=continues)
     interrupted = False
-    pending = None
-    graphs_before = _graph_ids()
     try:
         _clear()
         keras.utils.set_random_seed(ctx.seed)
@@ -193,28 +135,23 @@ def evaluate(trial_id: str, values: Mapping[str, Any], ctx: TrialContext,
         if over:
             record.status, record.reason = INFEASIBLE, over
             return record
-        pending, c = None, costs.cached(ctx.cost_cache, costs.architecture_key(values, shape))
-        if c is None and ctx.cost_worker is not None and not ctx.budget.needs_conversion:
-            pending = _measure_aside(ctx, model, values, shape, record)
-        if c is None and pending is None:  # measured now, before training: the trial waits
+        c = costs.cached(ctx.cost_cache, costs.architecture_key(values, shape))
+        if c is None:  # measured now, before training (about 2 s): the trial waits
             t0 = time.perf_counter()
             c = costs.measure(model, values, shape, ctx.cost_cache,
                               deploy_dtype=ctx.budget.deploy_dtype)
             record.cost_seconds = record.cost_wait_seconds = time.perf_counter() - t0
-        if c is not None:  # measured, or from the cache (which cost nothing now)
-            _record_costs(record, c)
-            over = ctx.budget.violation(c)
-            if over:  # never trained: the phone could not run it
-                record.status, record.reason = INFEASIBLE, over
-                return record
+        _record_costs(record, c)  # measured, or from the cache (which cost nothing now)
+        over = ctx.budget.violation(c)
+        if over:  # never trained: the phone could not run it
+            record.status, record.reason = INFEASIBLE, over
+            return record
         if continues is not None:
             model.load_weights(ctx.run_dir / "trials" / continues / "model.keras")
 
         t1 = time.perf_counter()
-        pruned = _fit(model, values, ctx, trial_dir, record, epochs or ctx.epochs, pending)
+        pruned = _fit(model, values, ctx, trial_dir, record, epochs or ctx.epochs)
         record.train_seconds = time.perf_counter() - t1
-        if pending is not None:  # usually there long ago: it converted while this trained
-            _collect(pending, record, ctx)
         if record.val_mae is None or not math.isfinite(record.val_mae):
             record.status = FAILED
             record.reason = f"validation MAE is not a finite number ({record.val_mae})"
@@ -231,23 +168,16 @@ def evaluate(trial_id: str, values: Mapping[str, Any], ctx: TrialContext,
         return record
     except KeyboardInterrupt:
         interrupted = True
-        if pending is not None:
-            pending.cancel()
         raise
     except Exception as e:  # a trial failure is recorded; the search goes on
         record.status = FAILED
         record.reason = f"{type(e).__name__}: {e}".splitlines()[0][:500]
         record.traceback = traceback.format_exc()
-        if pending is not None and record.tflite_float16_bytes is None:
-            try:  # a failed trial still shows what it would have cost
-                _collect(pending, record, ctx)
-            except Exception:  # noqa: BLE001 - the failure is already recorded
-                pass
         return record
     finally:
         if not interrupted:
             record.save(trial_dir / "record.json")
-        _clear(keep=graphs_before)
+        _clear()
 
 
 def _record_costs(record: TrialRecord, c: costs.Costs) -> None:
@@ -257,27 +187,6 @@ def _record_costs(record: TrialRecord, c: costs.Costs) -> None:
     record.tflite_float32_bytes = c.tflite_float32_bytes
     record.tflite_float16_bytes = c.tflite_float16_bytes
     record.tflite_int8_bytes = c.tflite_int8_bytes
-
-
-def _measure_aside(ctx: TrialContext, model, values: Mapping[str, Any],
-                   shape: tuple[int, int, int], record: TrialRecord):
-    """Hand the candidate to the cost worker; None if it cannot take it."""
-    from search.cost_worker import PendingCosts
-
-    deploy = ctx.budget.deploy_dtype
-    future = ctx.cost_worker.submit(values, shape, model.name, deploy)
-    if future is None:
-        return None
-    return PendingCosts(future, model, values, shape, deploy, record.params, record.macs)
-
-
-def _collect(pending, record: TrialRecord, ctx: TrialContext) -> None:
-    """Put the worker's figures on the record and in the cache (waits if they are late)."""
-    c = pending.result()
-    _record_costs(record, c)
-    record.cost_seconds, record.cost_wait_seconds = c.seconds, pending.waited
-    if ctx.cost_cache is not None:
-        ctx.cost_cache.put(costs.architecture_key(pending.values, pending.input_shape), c)
 
 
 def backup_epoch(trial_dir: Path) -> int | None:
@@ -340,12 +249,11 @@ def _callbacks():
         """Asks the pruner at each epoch's end (but the last); stops training if told why.
 
         ``start()`` gives the per-epoch check (or None: nothing can dominate this trial); it
-        is called at the first epoch's end where ``ready()`` says the trial's costs are in
-        (measured aside, they may arrive after the first epoch)."""
+        is called at the first epoch's end."""
 
-        def __init__(self, start, ready, prior: list[float], last_epoch: int):
+        def __init__(self, start, prior: list[float], last_epoch: int):
             super().__init__()
-            self.start, self.ready, self.last_epoch = start, ready, last_epoch
+            self.start, self.last_epoch = start, last_epoch
             self.check = None
             self.started = False
             finite = [x for x in prior if math.isfinite(x)]
@@ -360,8 +268,6 @@ def _callbacks():
             if epoch + 1 >= self.last_epoch or not math.isfinite(self.best):
                 return
             if not self.started:
-                if not self.ready():
-                    return
                 self.started, self.check = True, self.start()
             if self.check is None:
                 return
@@ -374,12 +280,9 @@ def _callbacks():
 
 
 def _fit(model, values: Mapping[str, Any], ctx: TrialContext, trial_dir: Path,
-         record: TrialRecord, epochs: int, pending=None) -> str | None:
+         record: TrialRecord, epochs: int) -> str | None:
     """Train up to ``epochs`` (whole-trial count), resuming from a backup if one exists;
-    evaluate the best epoch's weights. Returns why the trial was pruned, or None.
-
-    ``pending``: the trial's costs, still being measured (search.cost_worker.PendingCosts);
-    the pruner starts once they are in."""
+    evaluate the best epoch's weights. Returns why the trial was pruned, or None."""
     import keras
 
     HistoryBackup, ResumableEarlyStopping, PruneWhenDominated = _callbacks()
@@ -430,13 +333,7 @@ def _fit(model, values: Mapping[str, Any], ctx: TrialContext, trial_dir: Path,
             lambda epoch, lr: learning_rate(schedule, base_lr, epoch, ctx.epochs)))
     pruner = None
     if ctx.pruner is not None:
-        def start_pruner():
-            if pending is not None:
-                _record_costs(record, pending.result())
-            return ctx.pruner(record)
-
-        pruner = PruneWhenDominated(start_pruner, pending.done if pending is not None else lambda: True,
-                                    prior_val, epochs)
+        pruner = PruneWhenDominated(lambda: ctx.pruner(record), prior_val, epochs)
         callbacks.append(pruner)
     if ctx.extra_callbacks:
         callbacks.extend(ctx.extra_callbacks(record, epochs))

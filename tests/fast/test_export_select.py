@@ -2,7 +2,8 @@
 
 import pytest
 
-from search import export, pareto
+from search import board, export, pareto
+from search.budget import Budget
 from search.errors import UserError
 from search.records import COMPLETE, FAILED, TrialRecord
 
@@ -20,10 +21,10 @@ FRONT = [rec("a", 4.0, 900), rec("b", 4.3, 400), rec("c", 4.6, 120), rec("d", 6.
 
 
 def test_knee_is_the_front_point_farthest_below_the_line_joining_the_extremes():
-    assert pareto.knee_trial(FRONT).trial_id == "c"
+    assert board.knee_trial(FRONT).trial_id == "c"
     # Dominated and unfinished trials play no part.
     more = [*FRONT, rec("x", 7.0, 500), rec("y", 1.0, 10, status=FAILED)]
-    assert pareto.knee_trial(more).trial_id == "c"
+    assert board.knee_trial(more).trial_id == "c"
 
 
 def test_knee_weighs_accuracy_as_much_as_the_two_size_objectives_together():
@@ -32,8 +33,8 @@ def test_knee_weighs_accuracy_as_much_as_the_two_size_objectives_together():
     # accuracy against cost, evenly, gives "mid": 3 y better at 3.5x the size.
     run = [rec("ref", 4.43, 698.5, params=351_356), rec("tiny", 10.00, 63.2, params=26_932),
            rec("mid", 5.44, 431.9, params=215_492), rec("cheap", 8.61, 122.5, params=57_180)]
-    assert pareto.knee_trial(run).trial_id == "mid"
-    assert pareto.knee_trial(run, ("mae", "kib")).trial_id == "mid"
+    assert board.knee_trial(run).trial_id == "mid"
+    assert board.knee_trial(run, ("mae", "kib")).trial_id == "mid"
     points = [pareto.objective_vector(r, pareto.DEFAULT_OBJECTIVES) for r in run]
     assert pareto.knee(points) == 3  # unweighted: size twice over
     assert pareto.knee_weights(("mae", "params", "kib")) == (1.0, 0.5, 0.5)
@@ -42,22 +43,22 @@ def test_knee_weighs_accuracy_as_much_as_the_two_size_objectives_together():
 
 
 def test_knee_ignores_the_order_of_records():
-    assert pareto.knee_trial(list(reversed(FRONT))).trial_id == "c"
+    assert board.knee_trial(list(reversed(FRONT))).trial_id == "c"
 
 
 def test_no_knee_on_short_or_concave_fronts_means_the_lowest_mae():
-    assert pareto.knee_trial(FRONT[:2], ("mae", "kib")).trial_id == "a"
-    assert pareto.knee_trial(FRONT[:1]).trial_id == "a"
-    assert pareto.knee_trial([]) is None
+    assert board.knee_trial(FRONT[:2], ("mae", "kib")).trial_id == "a"
+    assert board.knee_trial(FRONT[:1]).trial_id == "a"
+    assert board.knee_trial([]) is None
     concave = [rec("p", 4.0, 100), rec("q", 5.9, 95), rec("r", 6.0, 10)]
-    assert pareto.knee_trial(concave, ("mae", "kib")).trial_id == "p"
+    assert board.knee_trial(concave, ("mae", "kib")).trial_id == "p"
 
 
 def test_budget_picks_the_lowest_mae_that_fits():
-    assert pareto.within_budget(FRONT, max_kib=400).trial_id == "b"
-    assert pareto.within_budget(FRONT, max_kib=399.9).trial_id == "c"
-    assert pareto.within_budget(FRONT, max_kib=10_000).trial_id == "a"
-    assert pareto.within_budget(FRONT, max_kib=79) is None
+    assert board.within_budget(FRONT, Budget(max_kib=400)).trial_id == "b"
+    assert board.within_budget(FRONT, Budget(max_kib=399.9)).trial_id == "c"
+    assert board.within_budget(FRONT, Budget(max_kib=10_000)).trial_id == "a"
+    assert board.within_budget(FRONT, Budget(max_kib=79)) is None
 
 
 def test_latency_budget_measures_in_mae_order_and_stops_at_the_first_fit():
@@ -68,11 +69,11 @@ def test_latency_budget_measures_in_mae_order_and_stops_at_the_first_fit():
         asked.append(r.trial_id)
         return latency[r.trial_id]
 
-    assert pareto.within_budget(FRONT, max_latency_ms=1.0, latency_ms=measure).trial_id == "c"
+    assert board.within_budget(FRONT, Budget(max_latency_ms=1.0), measure).trial_id == "c"
     assert asked == ["a", "b", "c"]
     # Both budgets: size is checked first, so "a" (900 KiB) is never measured.
     asked.clear()
-    got = pareto.within_budget(FRONT, max_kib=500, max_latency_ms=0.6, latency_ms=measure)
+    got = board.within_budget(FRONT, Budget(max_kib=500, max_latency_ms=0.6), measure)
     assert got.trial_id == "d" and asked == ["b", "c", "d"]
 
 
@@ -142,3 +143,30 @@ def test_staged_folder_leaves_nothing_behind_when_an_export_fails(tmp_path):
     assert [p.name for p in final.iterdir()] == ["model_card.json"]
     assert (final / "model_card.json").read_text() == "new"
     assert sorted(p.name for p in (tmp_path / "export").iterdir()) == ["trial_3"]
+
+
+def test_export_and_the_leaderboard_choose_the_same_trials_and_break_ties_alike():
+    from search import report
+
+    # Same MAE: fewer parameters wins (not the smaller file), as on the leaderboard.
+    recs = [rec("A", 5.0, 9, params=100), rec("B", 5.0, 5, params=200), rec("C", 6.0, 1, params=50)]
+    assert export.choose_within_budget(recs, 100, None, None).trial_id == "A"
+    assert export.choose_within_budget(recs, 8, None, None).trial_id == "B"
+    for kib in (100, 8, 1.5):
+        b = report.leaderboard("run", recs, budget=Budget(max_kib=kib))
+        assert b["budget"]["trial_id"] == export.choose_within_budget(recs, kib, None, None).trial_id
+    for run in (FRONT, recs, [*FRONT, rec("x", 7.0, 500)]):
+        b = report.leaderboard("run", run)
+        assert [b["best_trial"], b["knee_trial"]] == [
+            r.trial_id for r in export.choose(run, "best")
+            + export.choose(run, "knee")]
+
+
+def test_a_trial_takes_its_own_resolution_else_the_runs():
+    from search.config import RunConfig
+
+    searched = TrialRecord("s", COMPLETE, values={"image_size": 96})
+    plain = TrialRecord("p", COMPLETE, values={"blocks": 2})
+    assert export.trial_image_size(searched, RunConfig(image_size=64)) == 96
+    assert export.trial_image_size(plain, RunConfig(image_size=48)) == 48
+    assert export.trial_image_size(plain, RunConfig(image_size=None)) == 64
