@@ -35,7 +35,7 @@ from search.config import RunConfig
 from search.errors import BudgetTooTight, SearchInterrupted, TimeBudgetSpent, UserError
 from search.files import write_json_atomic
 from search.progress import SearchProgress
-from search.records import INFEASIBLE, TrialRecord
+from search.records import INFEASIBLE, TrialRecord, finished_record
 from search.trial_process import DEFAULT_TARGET, TrialWorker, WorkerSetup
 
 REFERENCE_ID = "ref"
@@ -181,7 +181,7 @@ def run(cfg: RunConfig, console=None, *, trial_target: str | None = None) -> dic
 
     def objective(trial_id: str, values: dict[str, Any], is_reference: bool = False,
                   **train: Any) -> TrialRecord:
-        done = _finished_record(run_dir, trial_id, values, train)
+        done = finished_record(run_dir, trial_id, values, train)
         if done is not None:  # finished before a kill that came before the tuner heard
             progress.print(f"trial {trial_id}: {done.status} already, record kept")
             return done
@@ -235,23 +235,6 @@ def run(cfg: RunConfig, console=None, *, trial_target: str | None = None) -> dic
         raise SearchInterrupted(f"interrupted: {n} finished trial(s) kept and ranked in "
                                 f"{run_dir}; the same command resumes the search")
     return board
-
-
-def _finished_record(run_dir: Path, trial_id: str, values: dict[str, Any],
-                     train: dict[str, Any]) -> TrialRecord | None:
-    """The record of a trial that finished with these values and training arguments, if
-    any: a worker killed after writing it and before its tuner heard re-runs the trial."""
-    path = run_dir / "trials" / trial_id / "record.json"
-    if not path.exists():
-        return None
-    try:
-        r = TrialRecord.load(path)
-    except (OSError, ValueError, TypeError):
-        return None
-    same = (json.loads(json.dumps(r.values)) == json.loads(json.dumps(values))
-            and r.initial_epoch == train.get("initial_epoch", 0)
-            and r.continues_trial == train.get("continues"))
-    return r if same else None
 
 
 def _reference(cfg: RunConfig, space, run_dir: Path, objective) -> int:

@@ -81,3 +81,19 @@ def load_records(run_dir: Path) -> list[TrialRecord]:
     """Every trial record of a run folder, the reference first, then in trial order."""
     out = [TrialRecord.load(p) for p in Path(run_dir).glob("trials/*/record.json")]
     return sorted(out, key=lambda r: (not r.is_reference, trial_order(r.trial_id)))
+
+
+def finished_record(run_dir: Path, trial_id: str, values: dict[str, Any],
+                    train: dict[str, Any]) -> TrialRecord | None:
+    """The record of trial ``trial_id`` if it finished with these values and training
+    arguments (``initial_epoch``, ``continues``), else None: a process killed after the
+    record was written and before its tuner heard re-runs the trial, and finds it here."""
+    try:
+        r = TrialRecord.load(Path(run_dir) / "trials" / trial_id / "record.json")
+    except (OSError, ValueError, TypeError):
+        return None
+    same = (json.loads(json.dumps(r.values))
+            == json.loads(json.dumps(dict(values)))
+            and r.initial_epoch == train.get("initial_epoch", 0)
+            and r.continues_trial == train.get("continues"))
+    return r if same else None

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import json
 import multiprocessing
 import os
 import signal
@@ -45,7 +44,7 @@ from typing import Any
 
 from search.budget import Budget
 from search.memory import SETTLE_TRIALS, rss_mib, should_recycle
-from search.records import FAILED, INFEASIBLE, TrialRecord
+from search.records import FAILED, INFEASIBLE, TrialRecord, finished_record
 
 #: Trials one child trains before a fresh one replaces it, whatever its memory.
 RECYCLE_AFTER = 20
@@ -329,23 +328,12 @@ class TrialWorker:
             proc.join(STOP_WAIT)
         why = death_reason(proc.exitcode if proc is not None else None)
         self._drop()
-        done = self._record_on_disk(trial_id, values, train)
+        done = finished_record(self.setup.run_dir, trial_id, values, train)
         if done is not None:  # it finished and wrote its record just before it died
             return done
         return self._failed(trial_id, values, is_reference, train,
                             f"the trial's worker process {why} (in TensorFlow, the converter "
                             "or out of memory); the search went on with a fresh one")
-
-    def _record_on_disk(self, trial_id: str, values, train) -> TrialRecord | None:
-        path = self.setup.run_dir / "trials" / trial_id / "record.json"
-        try:
-            r = TrialRecord.load(path)
-        except (OSError, ValueError, TypeError):
-            return None
-        same = (json.loads(json.dumps(r.values)) == json.loads(json.dumps(dict(values)))
-                and r.initial_epoch == train.get("initial_epoch", 0)
-                and r.continues_trial == train.get("continues"))
-        return r if same else None
 
     def _failed(self, trial_id: str, values, is_reference: bool, train, reason: str,
                 trace: str | None = None) -> TrialRecord:
