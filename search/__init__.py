@@ -14,6 +14,7 @@ process) -> record -> board -> reports / export.
 - ``search.budget``        :class:`Budget`: what the target phone allows
 - ``search.trial``         one trial in this process: costs, fit, evaluate (``run_trial``)
 - ``search.trial_process`` each trial in a recycled worker process (``TrialWorker``)
+- ``search.tensorflow_preload`` what the workers' fork server imports once
 - ``search.pipeline``      one search: run folder, reference, tuner, worker, reports
 - ``search.backends``      the tuners (the only code importing keras_tuner / optuna)
 - ``search.records``       :class:`TrialRecord`, one JSON file a trial: the only contract

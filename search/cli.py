@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from search.config import RunConfig
 from search.errors import UserError
 from search.quiet import load_tensorflow
+from search.trial_process import RECYCLE_AFTER
 
 COMMANDS = ("search", "export", "predict", "leaderboard", "data")
 _D = RunConfig()
@@ -148,7 +149,8 @@ def search_parser() -> argparse.ArgumentParser:
                    help="trials train in a worker process, replaced by a fresh one (unseen) "
                         "when one more trial would take its memory more than this fraction "
                         "above its level after its second trial (TensorFlow keeps a few MiB "
-                        "of every trial), and after 20 trials in any case; 0: only after 20")
+                        f"of every trial), and after {RECYCLE_AFTER} trials in any case; 0: "
+                        f"only after {RECYCLE_AFTER}")
     p.add_argument("--storage", default=_D.storage,
                    help="Optuna tuners: the storage that workers share, an RDB URL "
                         "(postgresql://user:password@host/db) or a journal file path "

@@ -8,7 +8,7 @@ What is exported (``python run_search.py export RUN_DIR``):
   float16 file, one thread, measured here by converting candidates in order of validation MAE
   until one fits). A budget picks the lowest validation MAE that meets it. Best, knee and the
   budget's pick are the leaderboard's (:mod:`search.board`), ties broken the same way.
-- ``--quantize``: any of :data:`search.QUANTIZATIONS`, or ``all``.
+- ``--quantize``: any of :data:`search.convert.QUANTIZATIONS`, or ``all``.
 
 Files, in ``<run>/export/trial_<id>/``::
 

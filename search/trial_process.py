@@ -2,10 +2,11 @@
 
 TensorFlow keeps memory it never returns (traced graphs in reference cycles through C++
 objects, allocator pools), so a process that trains trial after trial grows. The search
-process therefore never trains: :class:`TrialWorker` hands each trial to one spawned child
+process therefore never trains: :class:`TrialWorker` hands each trial to one child process
 that holds TensorFlow, the decoded data and the cost cache, and gets the trial's
-:class:`~search.records.TrialRecord` back. The child is replaced by a fresh one (its start
-overlaps nothing else, a few seconds; ``benchmarks/trial_memory.py`` measures it)
+:class:`~search.records.TrialRecord` back. Children are forked from a fork server that
+imported TensorFlow once (:func:`_context`), so a fresh one starts in about 1 s
+(``benchmarks/trial_memory.py`` measures it). The child is replaced by a fresh one
 
 - after :data:`RECYCLE_AFTER` trials, and
 - when one more trial would take it more than ``max_growth`` above its memory after its
@@ -18,8 +19,9 @@ and the next trial gets a fresh child.
 
 Ctrl-C reaches both processes; the child ignores it and the search process stops the child,
 whose trial keeps its last epoch's backup and resumes on the next run, as before. The child
-also dies with the search process (``kill -9`` of the search): Linux's parent-death signal,
-and a watch on the parent elsewhere.
+also dies with the search process (``kill -9`` of the search): the fork server exits with
+it and Linux's parent-death signal follows, a watch on the search process elsewhere, and a
+pipe found broken ends the child before its trial could record a failure.
 
 Messages on the pipe, child to parent: ``("event", method, args)`` for the progress display
 (per epoch, throttled per batch), then ``("done", record_dict, rss_mib)``, ``("interrupted",)``
@@ -78,19 +80,53 @@ class WorkerSetup:
 
 
 def _die_with_parent(parent: int) -> None:
-    """Make this process end when the search process does, even on ``kill -9``."""
+    """Make this process end when the search process does, even on ``kill -9``.
+
+    Forked from the fork server, its parent is that server, which exits when the search
+    process does: Linux's parent-death signal ends this process at once. Elsewhere (and in
+    case the server died before the signal was set), a thread checks for the search
+    process."""
     with contextlib.suppress(Exception):  # Linux: the kernel sends SIGKILL at once
         import ctypes
 
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    server = os.getppid()
 
-    def watch() -> None:  # elsewhere (and in case the parent died before prctl)
+    def watch() -> None:
         while True:
-            if os.getppid() != parent:
+            try:
+                os.kill(parent, 0)
+            except ProcessLookupError:
+                os._exit(0)
+            except OSError:
+                pass
+            if os.getppid() != server:
                 os._exit(0)
             time.sleep(0.5)
 
     threading.Thread(target=watch, daemon=True).start()
+
+
+def _context():
+    """Workers are forked from a fork server that imported TensorFlow once
+    (:mod:`search.tensorflow_preload`), not spawned afresh: a new worker then costs a fork,
+    not a TensorFlow import. Only the import happens before the fork, no TensorFlow op.
+    Where there is no fork server (not POSIX), they are spawned."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["search.tensorflow_preload"])
+    return ctx
+
+
+def _send(conn, message: tuple) -> None:
+    """Send to the search process; if it is gone (killed), end this process at once, before
+    the trial could record a failure that never happened: its last epoch's backup stays, and
+    the next run resumes it."""
+    try:
+        conn.send(message)
+    except OSError:  # BrokenPipeError, ConnectionResetError
+        os._exit(0)
 
 
 class _Events:
@@ -102,7 +138,7 @@ class _Events:
         self._last_batch = 0.0
 
     def _send(self, method: str, *args: Any) -> None:
-        self.conn.send(("event", method, args))
+        _send(self.conn, ("event", method, args))
 
     def train_begin(self, record: TrialRecord, epochs: int) -> None:
         self._send("train_begin", record.to_dict(), epochs)
@@ -127,7 +163,7 @@ def _load_target(target: str) -> Callable[..., TrialRecord]:
     return getattr(importlib.import_module(module), name)
 
 
-def _child(conn, parent: int) -> None:  # pragma: no cover - runs in the spawned process
+def _child(conn, parent: int) -> None:  # pragma: no cover - runs in the child process
     """The child's whole life: load TensorFlow, receive the setup, train trials until told
     to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the search process's to handle
@@ -156,19 +192,22 @@ def _child(conn, parent: int) -> None:  # pragma: no cover - runs in the spawned
     run = _load_target(setup.target)
     trial.freeze_startup_objects()
     while True:
-        msg = conn.recv()
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):  # the search process is gone
+            os._exit(0)
         if msg[0] == "stop":
             return
         _, trial_id, values, is_reference, kwargs = msg
         try:
             record = run(trial_id, values, ctx, is_reference=is_reference, **kwargs)
         except KeyboardInterrupt:
-            conn.send(("interrupted",))
+            _send(conn, ("interrupted",))
             continue
         except BaseException:  # noqa: BLE001 - the trial function never should; say what
-            conn.send(("error", traceback.format_exc()))
+            _send(conn, ("error", traceback.format_exc()))
             continue
-        conn.send(("done", record.to_dict(), rss_mib()))
+        _send(conn, ("done", record.to_dict(), rss_mib()))
 
 
 # --- the search process's side ----------------------------------------------------------------
@@ -199,7 +238,7 @@ class TrialWorker:
         self.setup = setup
         self.on_event = on_event
         self.recycle_after, self.max_growth = recycle_after, max_growth
-        self._ctx = multiprocessing.get_context("spawn")
+        self._ctx = _context()
         self._proc = None
         self._conn = None
         self.starts = 0  # children started, for benchmarks and tests

@@ -164,7 +164,7 @@ def test_kill_9_mid_trial_then_restart_resumes_it_from_its_backup(tmp_path, face
     for tid, rec in before.items():
         assert after[tid].to_dict() == rec  # earlier results intact
     resumed = after[killed]
-    assert resumed.status == COMPLETE and resumed.resumed_from_epoch >= 2
+    assert resumed.status == COMPLETE and resumed.resumed_from_epoch >= 2, resumed.reason
     assert resumed.epochs_run == 12
     assert f"trial {killed}: resumed after epoch {resumed.resumed_from_epoch}" in done.stdout
 
