@@ -40,6 +40,11 @@ DEFAULTS: dict[str, Any] = {
     "lr_schedule": "step",  # "step" (the seed's), "cosine" or "constant"
     "pool": "max",  # how each block halves the image: "max", "avg" pooling or "stride" 2
     "augment": 0.0,  # training-time augmentation strength, 0 (off) .. 1
+    # A flatten head over more features than this is infeasible (0: no limit). A flatten
+    # over a large feature map (2 blocks at 96 px: 24x24x64 = 36,864 features) puts millions
+    # of parameters in the first dense layer, for a model larger and less accurate than the
+    # reference; the shipped spaces set 4096 (the reference flattens 2x2x256 = 1,024).
+    "max_flatten": 0,
 }
 
 #: Every hyperparameter name the builder and trainer understand (regex, kind, allowed).
@@ -64,6 +69,7 @@ KNOWN: tuple[tuple[str, str, tuple[Any, ...] | None], ...] = (
     (r"image_size", "int", None),
     (r"batch_size", "int", None),
     (r"augment", "float", None),
+    (r"max_flatten", "int", None),
 )
 
 
@@ -108,8 +114,10 @@ def dropout_rates(values: Mapping[str, Any]) -> list[float]:
 
 
 def check_shape(values: Mapping[str, Any], image_size: int) -> None:
-    """Raise :class:`InfeasibleCandidate` if the pooled blocks shrink the image below 1x1."""
-    blocks = int(resolved(values)["blocks"])
+    """Raise :class:`InfeasibleCandidate` if the pooled blocks shrink the image below 1x1, or
+    if a flatten head takes more features than ``max_flatten`` allows."""
+    v = resolved(values)
+    blocks = int(v["blocks"])
     size = image_size
     for i in range(1, blocks + 1):
         if size < 2:
@@ -117,7 +125,16 @@ def check_shape(values: Mapping[str, Any], image_size: int) -> None:
                 f"{blocks} pooled blocks shrink a {image_size} px input below 1x1 at block {i} "
                 f"(at most {max_blocks(image_size)} blocks fit)"
             )
-        size //= 2
+        stride = v.get(f"pool_{i}", v["pool"]) == "stride"
+        size = -(-size // 2) if stride else size // 2
+    limit = int(v["max_flatten"])
+    if limit > 0 and v["head"] == "flatten":
+        channels = int(v[f"filters_{blocks}"])
+        if size * size * channels > limit:
+            raise InfeasibleCandidate(
+                f"a flatten head over {size}x{size}x{channels} = {size * size * channels:,} "
+                f"features (max_flatten {limit:,}); use more blocks, fewer filters in the last "
+                "block, or head = \"gap\"")
 
 
 def max_blocks(image_size: int) -> int:

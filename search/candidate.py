@@ -84,3 +84,43 @@ def _blocks_text(arch: Mapping[str, Any]) -> str:
         each.append(text)
     filters = ", ".join(each) + ("" if len(pools) > 1 else " filters")
     return f"{len(blocks)} × [{', '.join(layers)}] with {filters}"
+
+
+@dataclass(frozen=True)
+class Counts:
+    """What a network costs, counted from its values without building it."""
+
+    params: int  # as ``keras.Model.count_params()``: BatchNorm's moving statistics included
+    macs: int  # as :func:`search.costs.count_macs`: convolutions and dense layers
+
+
+def counted(values: Mapping[str, Any], image_size: int) -> Counts:
+    """Parameters and multiply-accumulates of the network :func:`search.builder.build_model`
+    builds from ``values`` at ``image_size`` pixels, by arithmetic (microseconds, no
+    TensorFlow): the costs a proposer can know before anything trains.
+    ``tests/test_builder.py`` checks it against Keras for sampled candidates.
+
+    Raises :class:`~search.errors.InfeasibleCandidate` as the builder would."""
+    builder.check_shape(values, image_size)
+    arch = builder.architecture(values)
+    k = arch["kernel_size"]
+    size, channels = image_size, 3
+    params = macs = 0
+    for b in arch["blocks"]:
+        f = b["filters"]
+        stride = b["pool"] == "stride"
+        out = -(-size // 2) if stride else size  # 'same' padding: ceil(size / stride)
+        if b["conv"] == "separable":
+            params += k * k * channels + channels * f
+            macs += out * out * (k * k * channels + channels * f)
+        else:
+            params += k * k * channels * f
+            macs += out * out * k * k * channels * f
+        params += 4 * f  # BatchNorm: gamma, beta, moving mean and variance
+        size, channels = (out if stride else size // 2), f
+    width = channels if arch["head"] == "gap" else size * size * channels
+    for units in (*arch["dense"], 1):
+        params += width * units + units
+        macs += width * units
+        width = units
+    return Counts(params, macs)

@@ -14,13 +14,28 @@ import os
 import sys
 from collections.abc import Sequence
 
-from search.config import RunConfig
-from search.errors import UserError
+from search.config import RunConfig, int_problem
+from search.errors import NothingDone, UserError
 from search.quiet import load_tensorflow
 from search.trial_process import RECYCLE_AFTER
 
 COMMANDS = ("search", "export", "predict", "leaderboard", "data")
 _D = RunConfig()
+#: What the process's exit status says, for every command.
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_CODES = ("Exit status: 0 done; 1 the work failed (no trial finished, nothing predicted, "
+              "an export not verified); 2 bad input (a flag, a space file, a damaged run file: "
+              "one line names it and what was expected); 130 interrupted (Ctrl-C: finished "
+              "trials are kept and the same command resumes).")
+
+
+class _Parser(argparse.ArgumentParser):
+    """Bad flags end in one line, ``error: --seed: expected ...``, and exit status 2."""
+
+    def error(self, message: str):  # type: ignore[override]
+        if message.startswith("argument "):
+            message = message[len("argument "):]
+        self.exit(EXIT_BAD_INPUT, f"error: {message} (see {self.prog} --help)\n")
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -30,6 +45,24 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
         if action.default is None:
             return action.help
         return super()._get_help_string(action)
+
+
+def _whole(name: str):
+    """The argparse type of an integer setting of :data:`search.config.INT_LIMITS`."""
+
+    def parse(text: str) -> int:
+        try:
+            value: int | str = int(text)
+        except ValueError:
+            value = text
+        problem = int_problem(name, value)
+        if problem:
+            got = text if isinstance(value, int) else repr(text)
+            raise argparse.ArgumentTypeError(f"{problem}, got {got}")
+        return value  # type: ignore[return-value]
+
+    parse.__name__ = name
+    return parse
 
 
 def _positive_int(text: str) -> int:
@@ -75,8 +108,9 @@ def _fraction(text: str) -> float:
 def search_parser() -> argparse.ArgumentParser:
     from search import backends
 
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="run_search.py",
+        epilog=EXIT_CODES,
         description="Search small, fast age-estimation CNNs on UTKFace-named face images and "
                     "rank them on the Pareto front of validation MAE, parameters and TFLite "
                     "size. Other commands: 'export RUN_DIR', 'predict MODEL.tflite "
@@ -89,19 +123,28 @@ def search_parser() -> argparse.ArgumentParser:
     p.add_argument("--tuner", default=_D.tuner, choices=list(backends.TUNERS),
                    help="what proposes candidates: " + "; ".join(
                        f"{k}: {v}" for k, v in backends.TUNERS.items()))
-    p.add_argument("--trials", type=_positive_int, default=_D.trials,
+    p.add_argument("--trials", type=_whole("trials"), default=_D.trials,
                    help="candidate models to train, in total (the reference and a resumed run's "
                         "earlier trials count; over-budget candidates do not)")
     p.add_argument("--max-minutes", type=_positive_number, default=_D.max_minutes,
                    help="wall-clock budget: start no trial after this many minutes (the "
                         "running one finishes); the search stops at this or --trials, "
                         "whichever comes first")
+    p.add_argument("--max-compute", type=_positive_number, default=_D.max_compute,
+                   metavar="GMAC",
+                   help="compute budget, the same on any machine: start no trial (nor rung) "
+                        "once the trials have trained this many G MAC-images (forward "
+                        "multiply-accumulates per image x training images, every epoch); the "
+                        "running one finishes")
     p.add_argument("--no-reference", dest="reference", action="store_false",
                    help="do not train the space's reference (the seed's recipe) as trial 'ref'")
-    p.add_argument("--epochs", type=_positive_int, default=_D.epochs,
+    p.add_argument("--min-epochs", type=_whole("min_epochs"), default=_D.min_epochs,
+                   help="moasha: epochs of the first rung (every candidate trains this long); "
+                        "each next rung is 3 times longer, up to --epochs")
+    p.add_argument("--epochs", type=_whole("epochs"), default=_D.epochs,
                    help="epochs per trial, at most (early stopping on validation MAE may stop "
                         "sooner)")
-    p.add_argument("--patience", type=_positive_int, default=_D.patience,
+    p.add_argument("--patience", type=_whole("patience"), default=_D.patience,
                    help="early stopping: epochs without a better validation MAE")
     p.add_argument("--no-prune", dest="prune", action="store_false",
                    help="never stop a trial early because a finished trial that is no larger "
@@ -109,7 +152,7 @@ def search_parser() -> argparse.ArgumentParser:
     p.add_argument("--prune-margin", type=_non_negative_number, default=_D.prune_margin,
                    help="pruning: how much better (a fraction: 0.1 = 10%%) the finished "
                         "trial's validation MAE must have been")
-    p.add_argument("--prune-after", type=_positive_int, default=_D.prune_after, metavar="EPOCH",
+    p.add_argument("--prune-after", type=_whole("prune_after"), default=_D.prune_after, metavar="EPOCH",
                    help="pruning: judge no trial before the end of this epoch (default: a "
                         "quarter of --epochs, rounded up)")
     p.add_argument("--accuracy-band", type=_fraction, default=_D.accuracy_band,
@@ -120,19 +163,19 @@ def search_parser() -> argparse.ArgumentParser:
                         "search stops proposing networks far from useful accuracy however "
                         "small; 0 = off")
     _data_flags(p)
-    p.add_argument("--image-size", type=_positive_int, default=_D.image_size,
+    p.add_argument("--image-size", type=_whole("image_size"), default=_D.image_size,
                    help="training resolution in pixels per side, for every candidate "
                         "(default: the space's image_size choices, or 64 px)")
-    p.add_argument("--batch-size", type=_positive_int, default=_D.batch_size,
+    p.add_argument("--batch-size", type=_whole("batch_size"), default=_D.batch_size,
                    help="images per training batch")
     g = p.add_argument_group("budget of the target phone (checked before training; a "
                              "candidate over it is recorded as infeasible and never trained)")
-    g.add_argument("--max-params", type=_positive_int, default=None, help="parameters, at most")
+    g.add_argument("--max-params", type=_whole("max_params"), default=None, help="parameters, at most")
     g.add_argument("--max-kib", type=_positive_number, default=None,
                    help="size of the --deploy-dtype TFLite file in KiB, at most")
     g.add_argument("--max-latency-ms", type=_positive_number, default=None,
                    help="host latency in ms (LiteRT interpreter, 1 thread, median), at most")
-    g.add_argument("--max-macs", type=_positive_int, default=None,
+    g.add_argument("--max-macs", type=_whole("max_macs"), default=None,
                    help="multiply-accumulates per image, at most")
     g.add_argument("--deploy-dtype", default=_D.deploy_dtype, choices=["float32", "float16", "int8"],
                    help="the TFLite file that --max-kib and the latency refer to")
@@ -164,15 +207,15 @@ def _data_flags(p: argparse.ArgumentParser) -> None:
                    help="UTKFace images: a folder (any depth) or an archive (.tar.gz, .tgz, "
                         ".tar, .zip; unpacked to the cache once); default: the embedded "
                         "synthetic faces")
-    p.add_argument("--synthetic-images", type=_positive_int, default=_D.synthetic_images,
+    p.add_argument("--synthetic-images", type=_whole("synthetic_images"), default=_D.synthetic_images,
                    help="number of synthetic faces when no --data-dir is given")
-    p.add_argument("--max-images", type=_positive_int, default=_D.max_images,
+    p.add_argument("--max-images", type=_whole("max_images"), default=_D.max_images,
                    help="use at most this many images (a deterministic subset); default: all")
     p.add_argument("--val-fraction", type=_fraction, default=_D.val_fraction,
                    help="fraction of distinct images held out for validation")
     p.add_argument("--test-fraction", type=_fraction, default=_D.test_fraction,
                    help="fraction of distinct images held out for the final test")
-    p.add_argument("--seed", type=int, default=_D.seed,
+    p.add_argument("--seed", type=_whole("seed"), default=_D.seed,
                    help="seed for synthetic data, split, sampling and weight init")
     p.add_argument("--cache-dir", default=_D.cache_dir,
                    help="where synthetic faces and unpacked archives are cached (default: "
@@ -180,8 +223,9 @@ def _data_flags(p: argparse.ArgumentParser) -> None:
 
 
 def data_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="run_search.py data",
+        epilog=EXIT_CODES,
         description="Print the data set's account: files found, used, skipped by reason (with "
                     "examples), duplicate images, split sizes and the ages by decade.",
         formatter_class=_Formatter,
@@ -194,8 +238,9 @@ def data_parser() -> argparse.ArgumentParser:
 def export_parser() -> argparse.ArgumentParser:
     from search import export, interpreter
 
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="run_search.py export",
+        epilog=EXIT_CODES,
         description="Convert trials of a finished (or interrupted) run to TFLite, run each file "
                     "in the LiteRT interpreter on the run's test split, check it against the "
                     "Keras model, time it, and write model_card.json beside the files in "
@@ -225,12 +270,16 @@ def export_parser() -> argparse.ArgumentParser:
                    help="training images that calibrate int8 quantization")
     p.add_argument("--latency-runs", type=_positive_int, default=interpreter.TIMED_RUNS,
                    help="timed runs per latency figure (after warm-up; the median is reported)")
+    p.add_argument("--out", default=None,
+                   help="folder to write trial_<id>/ into (default: RUN_DIR/export); for a run "
+                        "folder that cannot be written")
     return p
 
 
 def predict_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="run_search.py predict",
+        epilog=EXIT_CODES,
         description="Run an exported TFLite file on face images (already cropped, any size; "
                     "resized as in training) and print the age of each, with the MAE when "
                     "file names carry UTKFace labels.",
@@ -246,8 +295,9 @@ def predict_parser() -> argparse.ArgumentParser:
 def leaderboard_parser() -> argparse.ArgumentParser:
     from search import pareto, report
 
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="run_search.py leaderboard",
+        epilog=EXIT_CODES,
         description="Rank the trials of one run, or of several runs merged into one table and "
                     "one plot. Works while a search is still running (it reads the trial "
                     "records). With --out, also writes leaderboard.md, .csv, .json, pareto.png "
@@ -306,15 +356,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if command == "export":
             args = export_parser().parse_args(argv)
             console = _console()
-            load_tensorflow()
-            from search import export
+            from search import export  # loads TensorFlow once the run's files are checked
 
             cards = export.export(
                 args.run_dir, trial=args.trial, quantize=export.parse_quantize(args.quantize),
                 samples=args.samples, max_kib=args.max_kib, max_latency_ms=args.max_latency_ms,
                 calibration_images=args.calibration_images, latency_runs=args.latency_runs,
-                console=console)
-            return 0 if all(c["verified"] for c in cards) else 1
+                console=console, out_dir=args.out)
+            return EXIT_OK if all(c["verified"] for c in cards) else EXIT_FAILED
         if command == "data":
             args = data_parser().parse_args(argv)
             return _data(args)
@@ -328,7 +377,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             report.show(args.run_dirs, fmt=args.fmt, sort=args.sort, objectives=args.objectives,
                         budget=budget, out_dir=args.out,
                         console=_console() if args.fmt == "table" else None)
-            return 0
+            return EXIT_OK
         if command == "predict":
             args = predict_parser().parse_args(argv)
             console = _console()
@@ -336,7 +385,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from search import predict
 
             predict.predict(args.model, args.images, threads=args.threads, console=console)
-            return 0
+            return EXIT_OK
         args = search_parser().parse_args(argv)
         cfg = RunConfig(**vars(args))
         console = _console()
@@ -344,15 +393,35 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         if cfg.tuner not in backends.OPTUNA_TUNERS:
             load_tensorflow()  # KerasTuner imports it: quietly, once
-        pipeline.run(cfg, console=console)
-        return 0
+        board = pipeline.run(cfg, console=console)
+        counts = board["counts"]
+        if not counts["complete"]:
+            why = ", ".join(f"{n} {status}" for status, n in counts.items() if n) or "none ran"
+            raise NothingDone(f"no trial finished ({why}); the leaderboard above gives each "
+                              "trial's reason")
+        return EXIT_OK
     except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        print(f"error: {_one_line(e)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except NothingDone as e:
+        print(f"error: {_one_line(e)}", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt as e:
         print(str(e) or "interrupted: finished trials are kept in the run folder",
               file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+    except SystemExit as e:  # --help, or a bad flag (one line printed): a status, not a raise
+        return e.code if isinstance(e.code, int) else (EXIT_OK if e.code is None
+                                                       else EXIT_BAD_INPUT)
+    except OSError as e:  # a folder that cannot be written, a full disk: the user must act
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"error: {where}{e.strerror or e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+def _one_line(e: Exception) -> str:
+    """An error's message on one line, however it was written."""
+    return " ".join(str(e).split())
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -9,13 +9,48 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from search.errors import DamagedFile, UserError
 from search.pruning import DEFAULT_MARGIN
 
 DEFAULT_IMAGE_SIZE = 64
+
+#: Whole-number settings and the values they may take, inclusive: the flags' limits (and a
+#: space's ``image_size`` and ``batch_size``), wide enough for any real run and narrow enough
+#: that a typo fails at once instead of costing minutes or gigabytes. A 512 px image is 2.5
+#: times a UTKFace file; 4096 images of 512 px are 12 GiB as float32 pixels alone.
+INT_LIMITS: dict[str, tuple[int, int]] = {
+    "trials": (1, 100_000),
+    "epochs": (1, 10_000),
+    "min_epochs": (1, 10_000),
+    "patience": (1, 10_000),
+    "prune_after": (1, 10_000),
+    "synthetic_images": (3, 100_000),
+    "max_images": (3, 10_000_000),
+    "image_size": (8, 512),
+    "batch_size": (1, 4096),
+    "seed": (0, 2**32 - 1),  # numpy's and TensorFlow's seeds are 32-bit
+    "max_params": (1, 10**12),
+    "max_macs": (1, 10**15),
+}
+DEPLOY_DTYPES = ("float32", "float16", "int8")
+
+
+def flag(name: str) -> str:
+    """The command-line flag of a RunConfig field: ``image_size`` -> ``--image-size``."""
+    return "--" + name.replace("_", "-")
+
+
+def int_problem(name: str, value: object) -> str | None:
+    """Why ``value`` is not a valid setting ``name`` of :data:`INT_LIMITS`, or None."""
+    low, high = INT_LIMITS[name]
+    if isinstance(value, int) and not isinstance(value, bool) and low <= value <= high:
+        return None
+    return f"expected a whole number from {low} to {high}"
 
 
 @dataclass(frozen=True)
@@ -31,6 +66,11 @@ class RunConfig:
     # then finishes); None: no limit. The search stops at whichever of this and --trials
     # comes first.
     max_minutes: float | None = None
+    # Compute budget: start no trial (nor rung) once the trials have trained this many
+    # G MAC-images: forward multiply-accumulates per image x training images, summed over
+    # every epoch trained (the reference's included). The same work on any machine, however
+    # fast or busy; None: no limit.
+    max_compute: float | None = None
     # --- data --------------------------------------------------------------------------
     data_dir: str | None = None  # a UTKFace folder; None = the embedded synthetic faces
     synthetic_images: int = 2400  # size of the embedded synthetic set
@@ -43,6 +83,8 @@ class RunConfig:
     test_fraction: float = 0.15  # fraction of distinct images held out for the final test
     # --- training ----------------------------------------------------------------------
     epochs: int = 12  # epochs per trial (at most; early stopping may end sooner)
+    # moasha: epochs of the first rung; the next rungs are 3 times longer, up to --epochs
+    min_epochs: int = 1
     batch_size: int = 32
     patience: int = 4  # early stopping: epochs without a better validation MAE
     # Stop a trial at an epoch's end when a finished trial that is no larger (params, float16
@@ -80,6 +122,38 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def check(self) -> None:
+        """Raise :class:`UserError` naming the first setting out of its range (the flags check
+        the same when they are parsed; this is for configs built in code), before any file
+        or folder is made."""
+        from search.files import check_name, show
+
+        for name in INT_LIMITS:
+            value = getattr(self, name)
+            if value is not None or self.__dataclass_fields__[name].default is not None:
+                problem = int_problem(name, value)
+                if problem:
+                    raise UserError(f"{flag(name)} {show(value)}: {problem}")
+        for name, low, high in (("val_fraction", 0.0, 1.0), ("test_fraction", 0.0, 1.0),
+                                ("accuracy_band", 0.0, 1.0)):
+            value = getattr(self, name)
+            if not (_number(value) and low <= value < high):
+                raise UserError(f"{flag(name)} {show(value)}: expected a number in [{low:g}, "
+                                f"{high:g})")
+        for name in ("prune_margin", "max_memory_growth"):
+            value = getattr(self, name)
+            if not (_number(value) and 0 <= value < math.inf):
+                raise UserError(f"{flag(name)} {show(value)}: expected a number >= 0")
+        for name in ("max_minutes", "max_compute", "max_kib", "max_latency_ms"):
+            value = getattr(self, name)
+            if value is not None and not (_number(value) and 0 < value < math.inf):
+                raise UserError(f"{flag(name)} {show(value)}: expected a number above 0")
+        if self.deploy_dtype not in DEPLOY_DTYPES:
+            raise UserError(f"--deploy-dtype {show(self.deploy_dtype)}: expected one of "
+                            + ", ".join(DEPLOY_DTYPES))
+        if self.run_name is not None:
+            check_name(self.run_name, "--run-name")
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
         known = {f.name for f in dataclasses.fields(cls)}
@@ -100,4 +174,16 @@ class RunConfig:
 
     @classmethod
     def load(cls, path: Path) -> RunConfig:
-        return cls.from_dict(json.loads(path.read_text()))
+        """The config in ``path``; a damaged one (empty, truncated, not a JSON object, a
+        setting of the wrong type) raises :class:`DamagedFile`, a ValueError."""
+        from search.files import field_problem, read_json
+
+        data = read_json(path)
+        problem = field_problem(cls, data)
+        if problem is not None:
+            raise DamagedFile(path, f"not a run config: {problem}")
+        return cls.from_dict(data)
+
+
+def _number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and not math.isnan(x)

@@ -221,14 +221,15 @@ def unpack(archive: Path, cache_dir: Path | None = None) -> Path:
         if archive.name.lower().endswith(".zip"):
             with zipfile.ZipFile(archive) as z:
                 for member in z.namelist():
-                    target = (tmp / member).resolve()
-                    if not str(target).startswith(str(tmp.resolve())):
-                        raise UserError(f"--data-dir {str(archive)!r}: member {member!r} would "
-                                        "unpack outside its folder; refusing the archive")
+                    _check_member(archive, tmp, member)
                 z.extractall(tmp)
         else:
             with tarfile.open(archive) as t:
-                t.extractall(tmp, filter="data")
+                members = _tar_members(archive, tmp, t)
+                if hasattr(tarfile, "data_filter"):  # Python 3.10.12+, 3.11.4+: a second guard
+                    t.extractall(tmp, members=members, filter="data")
+                else:
+                    t.extractall(tmp, members=members)
     except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as e:
         shutil.rmtree(tmp, ignore_errors=True)
         raise UserError(f"--data-dir {str(archive)!r}: cannot unpack the archive ({e}); "
@@ -240,6 +241,30 @@ def unpack(archive: Path, cache_dir: Path | None = None) -> Path:
     tmp.rename(folder)
     done.write_text(str(archive) + "\n")
     return folder
+
+
+def _check_member(archive: Path, folder: Path, name: str) -> Path:
+    """Where archive member ``name`` lands inside ``folder``; a :class:`UserError` refusing
+    the archive when it would land outside (an absolute path, ``..``)."""
+    base = folder.resolve()
+    target = (base / name).resolve()
+    if not target.is_relative_to(base) or Path(name).is_absolute():
+        raise UserError(f"--data-dir {str(archive)!r}: member {name!r} would unpack outside "
+                        "its folder; refusing the archive")
+    return target
+
+
+def _tar_members(archive: Path, folder: Path, t) -> list:
+    """The members of a tar archive to unpack, checked here whatever the Python version
+    (``filter="data"`` is missing before 3.10.12): files and folders only, each inside
+    ``folder``; links, devices and the like are left out (a face image is none of them)."""
+    out = []
+    for m in t.getmembers():
+        _check_member(archive, folder, m.name)
+        if m.isfile() or m.isdir():
+            m.mode = (0o755 if m.isdir() else 0o644)  # no set-uid bits, always readable
+            out.append(m)
+    return out
 
 
 def discover(root: str | Path, cache_dir: Path | None = None,
@@ -491,13 +516,17 @@ class Data:
 def load(cfg) -> Data:
     """The data of a run: ``cfg.data_dir`` or the embedded synthetic faces."""
     from search import synthetic
-    from search.config import DEFAULT_IMAGE_SIZE
+    from search.config import DEFAULT_IMAGE_SIZE, flag, int_problem
 
     image_size = cfg.image_size or DEFAULT_IMAGE_SIZE
     if image_size < 8:
         raise UserError(f"--image-size must be at least 8 pixels, got {image_size}")
     if cfg.batch_size < 1:
         raise UserError(f"--batch-size must be at least 1, got {cfg.batch_size}")
+    for name in ("image_size", "batch_size", "seed", "synthetic_images", "max_images"):
+        value = getattr(cfg, name)
+        if value is not None and (problem := int_problem(name, value)):
+            raise UserError(f"{flag(name)} {value!r}: {problem}")
     if cfg.data_dir:
         root = Path(cfg.data_dir)
     else:

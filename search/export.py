@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import json
 import os
 import platform
 import shutil
@@ -47,13 +46,14 @@ from typing import Any
 
 import numpy as np
 
-from search import board, interpreter
+from search import board, interpreter, runfiles
 from search.budget import Budget
 from search.candidate import Candidate
 from search.config import DEFAULT_IMAGE_SIZE, RunConfig
 from search.convert import QUANTIZATIONS, to_tflite, to_tflite_all
-from search.errors import UserError
-from search.files import write_json_atomic
+from search.errors import DamagedFile, UserError
+from search.files import read_json, writable_folder, write_json_atomic
+from search.quiet import load_tensorflow
 from search.records import COMPLETE, TrialRecord, load_records
 
 #: |MAE(TFLite) - MAE(Keras)| allowed on the verification images, in years; else not verified.
@@ -393,11 +393,33 @@ def _file_entry(q: str, blob: bytes, figures: Mapping[str, Any], float32_bytes: 
             "ratio_to_float32": None if not float32_bytes else len(blob) / float32_bytes}
 
 
-def _split_matches_run(run_dir: Path, data) -> bool:
+def _split_matches_run(run_dir: Path, data) -> bool | str:
+    """Whether the data read now gives the run's split (``run.json``), or why that cannot be
+    told (a missing or damaged run.json)."""
     try:
-        return json.loads((run_dir / "run.json").read_text())["data"] == data.fingerprint()
-    except (OSError, ValueError, KeyError):
-        return False
+        return read_json(run_dir / "run.json").get("data") == data.fingerprint()
+    except FileNotFoundError:
+        return "run.json is missing"
+    except DamagedFile as e:
+        return f"run.json {e.problem}"
+
+
+def check_damaged(damaged: Sequence[DamagedFile], trial: str | None) -> None:
+    """Stop, with one line naming the file and the fix, when a damaged trial record could
+    change what is exported: a trial named that cannot be read, or any damaged record when
+    the choice is best, knee or a budget (``trial`` None). Trials named that are readable
+    export whatever else is damaged."""
+    if not damaged:
+        return
+    lines = {Path(e.path).parent.name: runfiles.record_line(e) for e in damaged}
+    names = [w.strip() for w in (trial or "best").split(",") if w.strip()]
+    named = [n for n in names if n in lines]
+    if named:
+        raise UserError(lines[named[0]])
+    if trial is None or any(n in ("best", "knee") for n in names):
+        more = f" (and {len(lines) - 1} more)" if len(lines) > 1 else ""
+        raise UserError(f"{next(iter(lines.values()))}{more}; the trial chosen may depend on "
+                        "it, or name readable trials with --trial")
 
 
 # --------------------------------------------------------------------------- the command
@@ -407,12 +429,15 @@ def export(run_dir: str | Path, trial: str | None = None,
            quantize: Sequence[str] = DEFAULT_QUANTIZE, samples: int | None = None,
            max_kib: float | None = None, max_latency_ms: float | None = None,
            calibration_images: int = DEFAULT_CALIBRATION_IMAGES,
-           latency_runs: int = interpreter.TIMED_RUNS, console=None) -> list[dict[str, Any]]:
+           latency_runs: int = interpreter.TIMED_RUNS, console=None,
+           out_dir: str | Path | None = None) -> list[dict[str, Any]]:
     """Choose, convert, verify and write trials; return their model cards.
 
     ``trial``: ``best`` (default), ``knee``, an id or ids (comma-separated); or leave it out
     and give ``max_kib`` / ``max_latency_ms``. ``samples``: test images to verify on (None:
-    all). Raises :class:`UserError` for bad input before anything is written.
+    all). ``out_dir``: where ``trial_<id>/`` folders go (default: ``RUN_DIR/export``).
+    Raises :class:`UserError` for bad input (a damaged run file among it) before anything is
+    written, and before TensorFlow loads where it can.
     """
     from rich.console import Console
 
@@ -420,7 +445,7 @@ def export(run_dir: str | Path, trial: str | None = None,
 
     console = console or Console()
     run_dir = Path(run_dir)
-    if not (run_dir / "config.json").is_file():
+    if not (run_dir / "config.json").exists() and not (run_dir / "trials").is_dir():
         raise UserError(f"{str(run_dir)!r} is not a run folder (no config.json); expected "
                         "results/<run>, as printed at the end of a search")
     settings = Settings(tuple(quantize), samples, calibration_images, latency_runs)
@@ -429,8 +454,14 @@ def export(run_dir: str | Path, trial: str | None = None,
     if budget and trial is not None:
         raise UserError(f"--trial {trial!r} and a budget (--max-kib, --max-latency-ms) both "
                         "given; use one way of choosing")
-    cfg = RunConfig.load(run_dir / "config.json")
-    records = load_records(run_dir)
+    cfg = runfiles.config(run_dir, "export")
+    damaged: list[DamagedFile] = []
+    records = load_records(run_dir, damaged)
+    check_damaged(damaged, trial)
+    problems = [runfiles.record_line(e) for e in damaged]
+    out_root = writable_folder(Path(out_dir) if out_dir else run_dir / "export",
+                               "--out" if out_dir else "RUN_DIR/export (or give --out)")
+    load_tensorflow()
     models: dict[str, Any] = {}
 
     def model_of(r: TrialRecord):
@@ -456,14 +487,18 @@ def export(run_dir: str | Path, trial: str | None = None,
         model_of(r)
 
     data = data_mod.load(cfg)
-    dataset_path = run_dir / "dataset.json"
-    dataset = (json.loads(dataset_path.read_text()) if dataset_path.is_file()
-               else data.account.to_dict())
+    dataset = runfiles.read_optional(run_dir, "dataset.json", problems)
+    if not dataset:
+        dataset = data.account.to_dict()  # rebuilt: the data as read now
+    for line in problems:
+        console.print(f"warning: {line}", style="yellow", markup=False, highlight=False)
     matches = _split_matches_run(run_dir, data)
-    if not matches:
-        console.print("warning: the data read now does not give the run's split (run.json); "
-                      "figures are on the test split of the data as it is now",
-                      style="yellow", markup=False, highlight=False)
+    if matches is not True:
+        why = ("the data read now does not give the run's split (run.json)" if not matches
+               else f"{matches}, so the run's split cannot be checked")
+        console.print(f"warning: {why}; figures are on the test split of the data as it is "
+                      "now", style="yellow", markup=False, highlight=False)
+        matches = False
     machine = host()
     cards = []
     for r in chosen:
@@ -475,7 +510,7 @@ def export(run_dir: str | Path, trial: str | None = None,
             calibration, _ = split_images(data, "train", settings.calibration_images, size)
         keras_pred = np.asarray(model.predict(images.astype(np.float32), verbose=0),
                                 dtype=np.float32).reshape(-1)
-        final = run_dir / "export" / f"trial_{r.trial_id}"
+        final = out_root / f"trial_{r.trial_id}"
         with staged_folder(final) as folder:
             blobs = convert(model, settings.quantize, calibration)
             f32 = len(blobs["float32"]) if "float32" in blobs else None

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import re
 import shutil
 import time
 from pathlib import Path
@@ -26,29 +25,34 @@ from typing import Any
 
 import numpy as np
 
+from search import backends, footprint, report, runfiles, workers
 from search import data as data_mod
-from search import report, workers
 from search import space as space_mod
 from search.backends import registry
 from search.budget import Budget
+from search.candidate import Candidate
 from search.config import RunConfig
 from search.errors import BudgetTooTight, SearchInterrupted, TimeBudgetSpent, UserError
-from search.files import write_json_atomic
+from search.files import check_name, writable_folder, write_json_atomic
 from search.progress import SearchProgress
-from search.records import INFEASIBLE, TrialRecord, finished_record
+from search.records import (
+    INFEASIBLE,
+    REFERENCE_ID,
+    TrialRecord,
+    finished_record,
+    load_records,
+    other_candidate,
+)
 from search.trial_process import DEFAULT_TARGET, TrialWorker, WorkerSetup
-
-REFERENCE_ID = "ref"
-_RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
 def run_name(cfg: RunConfig, space_name: str) -> str:
+    """The run folder's name: --run-name, else "<space name>-<date>-<time>"; either way a
+    name that cannot leave --results-dir (:func:`search.files.check_name`)."""
     if cfg.run_name:
-        if not _RUN_NAME.match(cfg.run_name):
-            raise UserError(f"--run-name {cfg.run_name!r}: use letters, digits, '.', '_' and '-' "
-                            "(up to 100, starting with a letter or digit)")
-        return cfg.run_name
-    return f"{space_name}-{_dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
+        return check_name(cfg.run_name, "--run-name")
+    return check_name(f"{space_name}-{_dt.datetime.now().strftime('%Y%m%d-%H%M%S')}",
+                      "the run's name (from the space's name; or give --run-name)")
 
 
 def median_baseline(train_ages: np.ndarray, val_ages: np.ndarray,
@@ -60,6 +64,18 @@ def median_baseline(train_ages: np.ndarray, val_ages: np.ndarray,
         "val_mae": float(np.mean(np.abs(val_ages - med))),
         "test_mae": float(np.mean(np.abs(test_ages - med))),
     }
+
+
+def trial_compute(record: TrialRecord, train_images: int) -> float:
+    """Training work of a trial so far, in G MAC-images (``--max-compute``): its forward
+    multiply-accumulates per image x ``train_images`` x the epochs it trained."""
+    epochs = len(record.history.get("loss", [])) if record.history else record.epochs_run
+    return (record.macs or 0) * train_images * epochs / 1e9
+
+
+def compute_spent(records, train_images: int) -> float:
+    """Training work of every trial of a run, in G MAC-images (see :func:`trial_compute`)."""
+    return sum(trial_compute(r, train_images) for r in records)
 
 
 def _deadline(cfg: RunConfig) -> float | None:
@@ -76,16 +92,19 @@ def _check_budget(cfg: RunConfig) -> None:
     if cfg.max_minutes is not None and not cfg.max_minutes > 0:
         raise UserError(f"--max-minutes must be a positive number of minutes, got "
                         f"{cfg.max_minutes}")
+    cfg.check()
 
 
-def _prepare_run_dir(cfg: RunConfig, run_dir: Path, fingerprint: dict[str, Any]) -> None:
-    """Create the run folder, or check that a resumed run searches the same thing."""
+def _prepare_run_dir(cfg: RunConfig, run_dir: Path, fingerprint: dict[str, Any]) -> list[str]:
+    """Create the run folder, or check that a resumed run searches the same thing and mend
+    its damaged files (:mod:`search.runfiles`); return a line on each damaged file."""
     state = run_dir / "run.json"
     if cfg.overwrite and run_dir.exists():
         shutil.rmtree(run_dir)
     fingerprint = json.loads(json.dumps(fingerprint))  # tuples -> lists, as stored
-    if state.exists():
-        old = _flatten(json.loads(state.read_text()))
+    previous, notes = runfiles.previous_setup(run_dir, cfg, fingerprint)
+    if previous is not None:
+        old = _flatten(previous)
         new = _flatten(fingerprint)
         diffs = [f"{k}: was {_short(old.get(k))}, now {_short(new.get(k))}"
                  for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
@@ -94,8 +113,10 @@ def _prepare_run_dir(cfg: RunConfig, run_dir: Path, fingerprint: dict[str, Any])
             raise UserError(f"run {run_dir.name!r} exists with a different setup ("
                             + "; ".join(diffs[:3]) + more
                             + "); use another --run-name, or --overwrite to start over")
+    notes += runfiles.mend_for_search(run_dir, cfg, REFERENCE_ID)
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(state, fingerprint)
+    return notes
 
 
 def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
@@ -144,7 +165,8 @@ def run(cfg: RunConfig, console=None, *, trial_target: str | None = None) -> dic
     if cfg.image_size:  # --image-size fixes the resolution the space would search
         space = space.pinned({"image_size": cfg.image_size})
     name = run_name(cfg, space.name)
-    run_dir = Path(cfg.results_dir) / name
+    run_dir = writable_folder(writable_folder(cfg.results_dir, "--results-dir") / name,
+                              "the run folder")
     console.print(f"[bold]agesearch[/] run [cyan]{name}[/] - space [cyan]{space.name}[/], "
                   f"tuner {cfg.tuner}, {cfg.trials} trials x up to {cfg.epochs} epochs, "
                   + (f"{cfg.image_size} px" if cfg.image_size else
@@ -161,7 +183,8 @@ def run(cfg: RunConfig, console=None, *, trial_target: str | None = None) -> dic
     space_def = {k: v for k, v in space.to_dict().items() if k != "source"}
     fingerprint = {"space": space_def, "data": data.fingerprint(),
                    "image_size": cfg.image_size, "tuner": cfg.tuner, "seed": cfg.seed}
-    _prepare_run_dir(cfg, run_dir, fingerprint)
+    for note in _prepare_run_dir(cfg, run_dir, fingerprint):
+        console.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
     cfg.save(run_dir / "config.json")
     write_json_atomic(run_dir / "dataset.json", acc.to_dict())
     write_json_atomic(run_dir / "space.json", space.to_dict())
@@ -173,40 +196,73 @@ def run(cfg: RunConfig, console=None, *, trial_target: str | None = None) -> dic
     # TensorFlow to load); it loads while the tuner sets up.
     setup = WorkerSetup(data=data, epochs=cfg.epochs, patience=cfg.patience, seed=cfg.seed,
                         run_dir=run_dir, budget=budget,
-                        prune_margin=cfg.prune_margin if cfg.prune else None,
+                        # a multi-fidelity tuner prunes by promotion instead
+                        prune_margin=(cfg.prune_margin if cfg.prune and cfg.tuner
+                                      not in backends.MULTI_FIDELITY else None),
                         prune_start=cfg.prune_start(), batch_events=progress.live,
                         target=trial_target or TRIAL_TARGET)
     worker = TrialWorker(setup, on_event=progress.on_event, max_growth=cfg.max_memory_growth)
     worker.start()
 
+    def spent() -> str | None:
+        """Which budget is spent ("--max-minutes 10 spent"), or None: trials may start."""
+        if deadline is not None and time.time() >= deadline:
+            return f"--max-minutes {cfg.max_minutes:g} spent"
+        if (cfg.max_compute is not None
+                and compute_spent(load_records(run_dir), acc.splits["train"]) >= cfg.max_compute):
+            return f"--max-compute {cfg.max_compute:g} spent"
+        return None
+
     def objective(trial_id: str, values: dict[str, Any], is_reference: bool = False,
                   **train: Any) -> TrialRecord:
+        # finishing: a multi-fidelity search's last step, which trains no epoch (it tests a
+        # trial where it paused), so no budget holds it back
+        finishing = train.pop("finishing", False)
         done = finished_record(run_dir, trial_id, values, train)
         if done is not None:  # finished before a kill that came before the tuner heard
             progress.print(f"trial {trial_id}: {done.status} already, record kept")
             return done
-        if deadline is not None and time.time() >= deadline:
-            raise TimeBudgetSpent(f"--max-minutes {cfg.max_minutes:g} spent")
+        if other_candidate(run_dir, trial_id, values) is not None:  # never train over it
+            raise UserError(f"trial {trial_id} finished before with other values than the tuner "
+                            f"now gives it: the tuner's state ({runfiles.tuner_state(run_dir, cfg)})"
+                            " does not match the run's trials; restore it, or start the run over "
+                            "with --overwrite")
+        why = None if finishing else spent()
+        if why:
+            raise TimeBudgetSpent(why)
+        size = Candidate(values, data.image_size).image_size
+        too_big = footprint.problem(values, size, int(values.get("batch_size", cfg.batch_size)),
+                                    images=acc.used)
+        if too_big is not None:  # recorded without training: the machine cannot hold it
+            record = TrialRecord(trial_id, INFEASIBLE, values=dict(values), reason=too_big,
+                                 is_reference=is_reference)
+            record.save(run_dir / "trials" / trial_id / "record.json")
+            progress.print(f"trial {trial_id}: infeasible, {too_big}")
+            return record
         progress.trial_started(trial_id, values)
         record = worker.run(trial_id, values, is_reference=is_reference, **train)
         progress.trial_finished(record)
         return record
 
     objective.deadline = deadline  # a backend may plan by it (search.backends.optuna)
+    objective.spent = spent  # a backend may stop before it proposes (search.backends.moasha)
     objective.baseline_mae = baseline["val_mae"]  # the accuracy band's zero (the same)
     stopped: UserError | None = None
     interrupted = False
-    out_of_time = False
+    out_of_time: str | None = None  # which budget was spent
     with progress, worker:
         try:
-            tuner_trials = cfg.trials - _reference(cfg, space, run_dir, objective)
+            # a multi-fidelity tuner takes the reference as its first candidate, through
+            # the rungs like any other (search.backends.moasha)
+            tuner_trials = cfg.trials - (0 if cfg.tuner in backends.MULTI_FIDELITY
+                                         else _reference(cfg, space, run_dir, objective))
             if tuner_trials > 0:
                 backend = registry.get(cfg.tuner)
                 backend(space, objective, cfg.replace(trials=tuner_trials), run_dir)
         except BudgetTooTight as e:  # keep what finished: rank and report it, then say why
             stopped = e
-        except TimeBudgetSpent:  # --max-minutes: a normal end; the run can be resumed
-            out_of_time = True
+        except TimeBudgetSpent as e:  # a budget spent: a normal end; the run can be resumed
+            out_of_time = str(e)
         except KeyboardInterrupt:  # Ctrl-C: the same, and the next run resumes
             interrupted = True
     board = report.board([report.load_run(run_dir)])
@@ -225,9 +281,9 @@ def run(cfg: RunConfig, console=None, *, trial_target: str | None = None) -> dic
                       highlight=False, markup=False)
     if out_of_time:
         n = sum(1 for t in board["trials"] if t["status"] != INFEASIBLE)
-        console.print(f"--max-minutes {cfg.max_minutes:g} spent: {n} trial(s) finished; the "
-                      "same command with a larger --max-minutes continues the search",
-                      highlight=False, markup=False)
+        flag = out_of_time.split()[0] if out_of_time else "--max-minutes"
+        console.print(f"{out_of_time}: {n} trial(s) finished; the same command with a larger "
+                      f"{flag} continues the search", highlight=False, markup=False)
     if stopped is not None:
         raise stopped
     if interrupted:

@@ -19,7 +19,7 @@ import numpy as np
 
 from search import interpreter
 from search.data import IMAGE_SUFFIXES, Labels, check_image_bytes, parse_name
-from search.errors import UserError
+from search.errors import NothingDone, UserError
 
 
 @dataclass
@@ -97,7 +97,8 @@ def load_model(model: str | Path):
 def predict(model: str | Path, paths: Sequence[str | Path], threads: int = 1,
             console=None) -> dict[str, Any]:
     """Ages (years) for every image, printed as a table; returns them and the MAE (years) over
-    images whose names carry UTKFace labels (None when none does)."""
+    images whose names carry UTKFace labels (None when none does). Raises
+    :class:`NothingDone` when no image could be read (the command's exit status 1)."""
     from rich.console import Console
 
     console = console or Console()
@@ -122,6 +123,10 @@ def predict(model: str | Path, paths: Sequence[str | Path], threads: int = 1,
     errors = [r.error for r in rows if r.error is not None]
     mae = float(np.mean(errors)) if errors else None
     _print(rows, [shown for _, shown in files], model, size, mae, console)
+    if not readable:
+        first = next(r for r in rows if r.problem)
+        raise NothingDone(f"no image predicted: {len(rows)} file(s) skipped ({first.path}: "
+                          f"{first.problem}); expected JPEG face images")
     return {"model": str(model), "image_size": size, "mae_years": mae,
             "labelled": len(errors), "predictions": [asdict(r) for r in rows]}
 

@@ -148,10 +148,12 @@ class SearchProgress:
         mae = "-" if record.val_mae is None else f"{record.val_mae:.2f} y"
         epochs = (f"{record.epochs_run} epochs in {record.train_seconds:.0f} s"
                   + (f", pruned after epoch {record.pruned_at_epoch}"
-                     if record.status == PRUNED and record.pruned_at_epoch else "")
+                     if record.status == PRUNED and record.pruned_at_epoch
+                     and not record.paused else "")
                   + (f", resumed after epoch {record.resumed_from_epoch}"
                      if record.resumed_from_epoch else ""))
-        line = (f"trial {record.trial_id}: {record.status}, val MAE {mae}, "
+        status = "paused" if record.paused else record.status  # at a rung (moasha)
+        line = (f"trial {record.trial_id}: {status}, val MAE {mae}, "
                 f"{record.params or 0:,} params, {(record.tflite_float16_kib or 0):.1f} KiB "
                 f"float16, {epochs}" + (f" ({record.reason})" if record.reason else ""))
         if not self.live:

@@ -7,9 +7,11 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from search.files import write_json_atomic
+from search.errors import DamagedFile, UserError
+from search.files import check_name, field_problem, read_json, show, write_json_atomic
 
 COMPLETE, FAILED, INFEASIBLE, PRUNED = "complete", "failed", "infeasible", "pruned"
+REFERENCE_ID = "ref"  # the trial id (and folder) of the space's reference
 STATUSES = (COMPLETE, PRUNED, INFEASIBLE, FAILED)
 
 
@@ -44,6 +46,12 @@ class TrialRecord:
     continues_trial: str | None = None  # the trial whose weights it started from (Hyperband)
     resumed_from_epoch: int | None = None  # an interrupted run's backup restored after this epoch
     pruned_at_epoch: int | None = None  # the epoch after which the pruner stopped it
+    # The epoch this run of the trial was asked to train up to, when not the run's --epochs
+    # (a rung of a multi-fidelity search, a Hyperband round); None: the whole trial.
+    target_epochs: int | None = None
+    # Paused at a rung of a multi-fidelity search (search.promotion): status "pruned" unless
+    # promoted later, its epoch backup kept so that it goes on from where it stopped.
+    paused: bool = False
 
     @property
     def tflite_float16_kib(self) -> float | None:
@@ -69,7 +77,21 @@ class TrialRecord:
 
     @classmethod
     def load(cls, path: Path) -> TrialRecord:
-        return cls.from_dict(json.loads(Path(path).read_text()))
+        """The record in ``path``; a damaged one (empty, truncated, not a JSON object, a field
+        of the wrong type, an unknown status) raises :class:`DamagedFile`, a ValueError."""
+        data = read_json(path)
+        problem = field_problem(cls, data)
+        if problem is None and data.get("status") not in STATUSES:
+            problem = (f"'status' is {show(data.get('status'), 40)}, expected one of "
+                       + ", ".join(STATUSES))
+        if problem is None:
+            try:
+                check_name(data.get("trial_id"), "'trial_id'")
+            except UserError as e:
+                problem = str(e)
+        if problem is not None:
+            raise DamagedFile(path, f"not a trial record: {problem}")
+        return cls.from_dict(data)
 
 
 def trial_order(trial_id: str) -> tuple[int, str]:
@@ -77,16 +99,27 @@ def trial_order(trial_id: str) -> tuple[int, str]:
     return (int(trial_id), trial_id) if trial_id.isdigit() else (10**18, trial_id)
 
 
-def load_records(run_dir: Path) -> list[TrialRecord]:
-    """Every trial record of a run folder, the reference first, then in trial order."""
-    out = [TrialRecord.load(p) for p in Path(run_dir).glob("trials/*/record.json")]
+def load_records(run_dir: Path, damaged: list[DamagedFile] | None = None) -> list[TrialRecord]:
+    """Every trial record of a run folder, the reference first, then in trial order.
+
+    A damaged record is left out, so one bad file never hides the others, and added to
+    ``damaged`` when given (:mod:`search.runfiles` says what each command does about it)."""
+    out = []
+    for p in sorted(Path(run_dir).glob("trials/*/record.json")):
+        try:
+            out.append(TrialRecord.load(p))
+        except FileNotFoundError:  # removed since the listing
+            continue
+        except DamagedFile as e:
+            if damaged is not None:
+                damaged.append(e)
     return sorted(out, key=lambda r: (not r.is_reference, trial_order(r.trial_id)))
 
 
 def finished_record(run_dir: Path, trial_id: str, values: dict[str, Any],
                     train: dict[str, Any]) -> TrialRecord | None:
     """The record of trial ``trial_id`` if it finished with these values and training
-    arguments (``initial_epoch``, ``continues``), else None: a process killed after the
+    arguments (``initial_epoch``, ``continues``, ``epochs``), else None: a process killed after the
     record was written and before its tuner heard re-runs the trial, and finds it here."""
     try:
         r = TrialRecord.load(Path(run_dir) / "trials" / trial_id / "record.json")
@@ -95,5 +128,20 @@ def finished_record(run_dir: Path, trial_id: str, values: dict[str, Any],
     same = (json.loads(json.dumps(r.values))
             == json.loads(json.dumps(dict(values)))
             and r.initial_epoch == train.get("initial_epoch", 0)
-            and r.continues_trial == train.get("continues"))
+            and r.continues_trial == train.get("continues")
+            and r.target_epochs == train.get("epochs")
+            # a trial paused at a rung is not finished for a call that ends it there
+            and not (r.paused and not train.get("pause")))
     return r if same else None
+
+
+def other_candidate(run_dir: Path, trial_id: str, values: dict[str, Any]) -> TrialRecord | None:
+    """The record in trial ``trial_id``'s folder if it holds other values, else None. A trial
+    id names one candidate: a tuner proposing another under it does not match the run folder
+    (its state was lost or damaged), and training it would write over a finished trial."""
+    try:
+        r = TrialRecord.load(Path(run_dir) / "trials" / trial_id / "record.json")
+    except (OSError, ValueError):
+        return None
+    same = json.loads(json.dumps(r.values)) == json.loads(json.dumps(dict(values)))
+    return None if same else r

@@ -30,6 +30,7 @@ turn one :class:`Space` into KerasTuner ``HyperParameters`` or Optuna ``suggest_
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,9 +40,34 @@ import numpy as np
 import tomllib
 
 from search import builder
+from search.config import INT_LIMITS
 from search.errors import UserError
+from search.files import check_name, show
 
 SPACES_DIR = Path(__file__).resolve().parent.parent / "spaces"
+#: A space file is a page of text; anything larger is not one.
+MAX_FILE_BYTES = 1024 * 1024
+MAX_NAME = 80  # a space's name starts the default run name, "<name>-<date>-<time>"
+MAX_DESCRIPTION = 2000
+MAX_CHOICES = 1000
+#: The values each numeric hyperparameter may take: (low, high, low excluded, high excluded).
+#: Wide enough for any network this toolkit is for, narrow enough that a typo fails here,
+#: not after minutes of training or gigabytes of memory.
+LIMITS: dict[str, tuple[float, float, bool, bool]] = {
+    r"blocks": (1, 12, False, False),
+    r"filters_[1-9]\d*": (1, 1024, False, False),
+    r"kernel_size": (1, 15, False, False),
+    r"leaky_slope": (0, 1, False, False),
+    r"conv_l2|dense_l2": (0, 1, False, False),
+    r"dense_layers": (0, 8, False, False),
+    r"dense_units_[1-9]\d*": (1, 8192, False, False),
+    r"dropout": (0, 1, False, True),
+    r"dropout_decay": (0, 1, False, False),
+    r"learning_rate": (0, 1, True, False),
+    r"image_size": (*INT_LIMITS["image_size"], False, False),
+    r"batch_size": (*INT_LIMITS["batch_size"], False, False),
+    r"augment": (0, 1, False, False),
+}
 _TOP_KEYS = {"name", "description", "fixed", "params", "reference"}
 _PARAM_KEYS = {
     "int": {"type", "low", "high", "step", "log", "when", "default"},
@@ -170,7 +196,21 @@ def load(name_or_path: str) -> Space:
     """Load and validate a space; every error names the file, the key and what was expected."""
     path = resolve(name_or_path)
     try:
-        doc = tomllib.loads(path.read_text())
+        with open(path, "rb") as f:
+            raw = f.read(MAX_FILE_BYTES + 1)
+    except OSError as e:
+        raise UserError(f"{path}: cannot be read ({e.strerror or e}); expected a readable "
+                        ".toml space file") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise UserError(f"{path}: larger than {MAX_FILE_BYTES // 1024} KiB; expected a space "
+                        "file (a page of TOML)")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path}: not UTF-8 text (byte {e.start}); expected a TOML file "
+                        "saved as UTF-8") from None
+    try:
+        doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise UserError(f"{path}: not valid TOML: {e}") from None
     return parse(doc, str(path))
@@ -184,32 +224,72 @@ def _is_num(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _limits(name: str) -> tuple[float, float, bool, bool] | None:
+    for pattern, limits in LIMITS.items():
+        if re.fullmatch(pattern, name):
+            return limits
+    return None
+
+
+def _range_text(typ: str, low: float, high: float, low_open: bool, high_open: bool) -> str:
+    if typ == "int":
+        return f"a whole number from {low:g} to {high:g}"
+    if low_open:
+        return f"a number above {low:g}, at most {high:g}"
+    if high_open:
+        return f"a number from {low:g}, below {high:g}"
+    return f"a number from {low:g} to {high:g}"
+
+
 def _check_value(source: str, key: str, name: str, value: Any) -> None:
+    """The one check of a value a space gives a hyperparameter (fixed, a bound, a choice, a
+    default, the reference): its kind, a finite number, within :data:`LIMITS`."""
     kind = builder.known_kind(name)
     if kind is None:
-        raise _err(source, key, f"unknown hyperparameter {name!r}; known: "
+        raise _err(source, key, f"unknown hyperparameter {show(name)}; known: "
                    + ", ".join(p for p, _, _ in builder.KNOWN))
     typ, allowed = kind
     ok = {
-        "int": isinstance(value, int) and not isinstance(value, bool),
+        "int": _is_int(value),
         "float": _is_num(value),
         "str": isinstance(value, str),
     }[typ]
     if not ok:
-        expected = {"int": "an integer", "float": "a number", "str": "a string"}[typ]
-        raise _err(source, key, f"expected {expected}, got {value!r}")
+        expected = {"int": "a whole number", "float": "a number", "str": "a string"}[typ]
+        raise _err(source, key, f"expected {expected}, got {show(value)}")
     if allowed is not None and value not in allowed:
-        raise _err(source, key, f"{value!r} not in {list(allowed)}")
+        raise _err(source, key, f"{show(value)} not in {list(allowed)}")
+    if typ == "str":
+        return
+    if not math.isfinite(value):
+        raise _err(source, key, f"expected a finite number, got {value}")
+    limits = _limits(name)
+    if limits is not None:
+        low, high, low_open, high_open = limits
+        if (value < low or value > high or (low_open and value == low)
+                or (high_open and value == high)):
+            raise _err(source, key, f"{show(value)} is out of range; expected "
+                       + _range_text(typ, *limits))
+
+
+def _scalar(source: str, key: str, value: Any) -> None:
+    if not isinstance(value, (str, int, float, bool)):
+        raise _err(source, key, f"expected a string, number or true/false, got {show(value)}")
 
 
 def parse(doc: Mapping[str, Any], source: str = "<space>") -> Space:
     unknown = set(doc) - _TOP_KEYS
     if unknown:
         raise _err(source, sorted(unknown)[0], f"unknown key; expected one of {sorted(_TOP_KEYS)}")
-    name = doc.get("name", Path(source).stem)
-    if not isinstance(name, str) or not name:
-        raise _err(source, "name", f"expected a non-empty string, got {name!r}")
+    name = check_name(doc.get("name", Path(source).stem), f"{source}: name", MAX_NAME)
     description = doc.get("description", "")
+    if not isinstance(description, str) or len(description) > MAX_DESCRIPTION:
+        raise _err(source, "description", f"expected a string of up to {MAX_DESCRIPTION} "
+                   f"characters, got {show(description)}")
     fixed = doc.get("fixed", {})
     if not isinstance(fixed, dict):
         raise _err(source, "fixed", "expected a table of name = value")
@@ -227,9 +307,12 @@ def parse(doc: Mapping[str, Any], source: str = "<space>") -> Space:
             raise _err(source, key, "is also in [fixed]; a value is either fixed or searched")
         if not isinstance(spec, dict):
             raise _err(source, key, "expected a table with at least 'type'")
+        if builder.known_kind(pname) is None:
+            raise _err(source, key, f"unknown hyperparameter {show(pname)}; known: "
+                       + ", ".join(p for p, _, _ in builder.KNOWN))
         ptype = spec.get("type")
-        if ptype not in _PARAM_KEYS:
-            raise _err(source, f"{key}.type", f"{ptype!r} not in {sorted(_PARAM_KEYS)}")
+        if not isinstance(ptype, str) or ptype not in _PARAM_KEYS:
+            raise _err(source, f"{key}.type", f"{show(ptype)} not in {sorted(_PARAM_KEYS)}")
         extra = set(spec) - _PARAM_KEYS[ptype]
         if extra:
             raise _err(source, f"{key}.{sorted(extra)[0]}",
@@ -239,10 +322,14 @@ def parse(doc: Mapping[str, Any], source: str = "<space>") -> Space:
             for b in ("low", "high"):
                 if b not in spec:
                     raise _err(source, f"{key}.{b}", "missing; an int or float parameter needs low and high")
-                if ptype == "int" and not (isinstance(spec[b], int) and not isinstance(spec[b], bool)):
-                    raise _err(source, f"{key}.{b}", f"expected an integer, got {spec[b]!r}")
+                if ptype == "int" and not _is_int(spec[b]):
+                    raise _err(source, f"{key}.{b}", f"expected a whole number, got {show(spec[b])}")
                 if not _is_num(spec[b]):
-                    raise _err(source, f"{key}.{b}", f"expected a number, got {spec[b]!r}")
+                    raise _err(source, f"{key}.{b}", f"expected a number, got {show(spec[b])}")
+                # before anything is built from the bounds: high = 20000000 fails here
+                _check_value(source, f"{key}.{b}", pname,
+                             float(spec[b]) if builder.known_kind(pname)[0] == "float"
+                             else spec[b])
             low, high = spec["low"], spec["high"]
             if not low <= high:
                 raise _err(source, key, f"low <= high must hold, but got (low={low}, high={high})")
@@ -252,26 +339,34 @@ def parse(doc: Mapping[str, Any], source: str = "<space>") -> Space:
             if log and low <= 0:
                 raise _err(source, f"{key}.low", f"a log-scaled parameter needs low > 0, got {low}")
             step = spec.get("step")
-            if step is not None and (not _is_num(step) or step <= 0):
-                raise _err(source, f"{key}.step", f"expected a positive number, got {step!r}")
+            if step is not None:
+                if ptype == "int" and not (_is_int(step) and step >= 1):
+                    raise _err(source, f"{key}.step", f"expected a whole number >= 1, got "
+                               f"{show(step)}")
+                if not (_is_num(step) and math.isfinite(step) and step > 0):
+                    raise _err(source, f"{key}.step", f"expected a number above 0, got "
+                               f"{show(step)}")
+                if log:
+                    raise _err(source, f"{key}.step", "a log-scaled parameter takes no step; "
+                               "remove one of them")
             kw.update(low=low, high=high, log=log, step=step)
         elif ptype == "choice":
             vals = spec.get("values")
-            if not isinstance(vals, list) or not vals:
-                raise _err(source, f"{key}.values", f"expected a non-empty list, got {vals!r}")
+            if not isinstance(vals, list) or not vals or len(vals) > MAX_CHOICES:
+                raise _err(source, f"{key}.values", f"expected a list of 1 to {MAX_CHOICES} "
+                           f"values, got {show(vals)}")
+            for v in vals:
+                _scalar(source, f"{key}.values", v)
             if len({type(v) if not _is_num(v) else float for v in vals}) > 1:
-                raise _err(source, f"{key}.values", f"all values must have one type, got {vals!r}")
+                raise _err(source, f"{key}.values", f"all values must have one type, got {show(vals)}")
             if len(set(vals)) != len(vals):
-                raise _err(source, f"{key}.values", f"values repeat: {vals!r}")
+                raise _err(source, f"{key}.values", f"values repeat: {show(vals)}")
             kw["values"] = tuple(vals)
         kind = builder.known_kind(pname)
-        if kind is None:
-            raise _err(source, key, f"unknown hyperparameter {pname!r}; known: "
-                       + ", ".join(p for p, _, _ in builder.KNOWN))
         probe = Param(**kw)
-        dom = probe.domain()
-        for v in (dom if dom is not None else (probe.low, probe.high)):
-            _check_value(source, key, pname, float(v) if kind[0] == "float" else v)
+        if ptype in ("choice", "bool"):  # a range's bounds were checked above
+            for v in probe.domain():
+                _check_value(source, key, pname, float(v) if kind[0] == "float" else v)
         when = spec.get("when", {})
         if not isinstance(when, dict):
             raise _err(source, f"{key}.when", "expected a table {parent = [values]}")
@@ -286,7 +381,9 @@ def parse(doc: Mapping[str, Any], source: str = "<space>") -> Space:
                 raise _err(source, f"{key}.when.{parent}",
                            "a condition needs a discrete parent (int, choice or bool)")
             if not isinstance(allowed, list) or not allowed:
-                raise _err(source, f"{key}.when.{parent}", f"expected a non-empty list, got {allowed!r}")
+                raise _err(source, f"{key}.when.{parent}", f"expected a non-empty list, got {show(allowed)}")
+            for a in allowed:
+                _scalar(source, f"{key}.when.{parent}", a)
             bad = [a for a in allowed if a not in pdom]
             if bad:
                 raise _err(source, f"{key}.when.{parent}",
@@ -295,6 +392,12 @@ def parse(doc: Mapping[str, Any], source: str = "<space>") -> Space:
         kw["when"] = tuple(conds)
         if "default" in spec:
             kw["default"] = spec["default"]
+            if ptype == "bool":
+                if not isinstance(spec["default"], bool):
+                    raise _err(source, f"{key}.default", f"expected true or false, got "
+                               f"{show(spec['default'])}")
+            else:
+                _check_value(source, f"{key}.default", pname, spec["default"])
         p = Param(**kw)
         if p.default is not None and not p.contains(p.default):
             raise _err(source, f"{key}.default", f"{p.default!r} is outside the parameter's range")

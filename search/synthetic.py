@@ -37,6 +37,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from search.config import int_problem
+from search.errors import UserError
+
 #: Bumped whenever the drawing changes, so old caches are not reused for new faces.
 GENERATOR_VERSION = 2
 IMAGE_SIZE = 200
@@ -284,6 +287,8 @@ def generate(count: int, seed: int, cache_dir: Path | None = None) -> Path:
     """
     if count < 1:
         raise ValueError(f"count must be at least 1, got {count}")
+    if problem := int_problem("seed", seed):  # before any folder is made
+        raise UserError(f"--seed {seed!r}: {problem}")
     root = Path(cache_dir) if cache_dir else default_cache_dir()
     folder = root / cache_key(count, seed)
     manifest = root / f"{cache_key(count, seed)}.manifest.json"
@@ -296,16 +301,24 @@ def generate(count: int, seed: int, cache_dir: Path | None = None) -> Path:
             pass
     tmp = root / f".{cache_key(count, seed)}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
     digest = hashlib.sha256()
-    for i in range(count):
-        rng = _face_rng(seed, i)
-        spec = sample_spec(rng)
-        img = draw_face(spec, rng)
-        name = utkface_name(spec, i, rng)
-        path = tmp / name
-        img.save(path, format="JPEG", quality=int(rng.integers(60, 96)))
-        digest.update(name.encode())
+    try:
+        tmp.mkdir(parents=True)
+        for i in range(count):
+            rng = _face_rng(seed, i)
+            spec = sample_spec(rng)
+            img = draw_face(spec, rng)
+            name = utkface_name(spec, i, rng)
+            path = tmp / name
+            img.save(path, format="JPEG", quality=int(rng.integers(60, 96)))
+            digest.update(name.encode())
+    except BaseException as e:  # Ctrl-C, a full disk: no half-drawn folder stays behind
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, OSError):
+            raise UserError(f"--cache-dir {str(root)!r}: cannot write the synthetic faces "
+                            f"({e.strerror or e}); expected a writable folder with room for "
+                            f"{count} small JPEGs") from None
+        raise
     info = {"generator_version": GENERATOR_VERSION, "count": count, "seed": seed,
             "names_sha256": digest.hexdigest()}
     # Several workers may draw the same set at once: the files are identical, so the first

@@ -99,13 +99,19 @@ def freeze_startup_objects() -> None:
 
 def run_trial(trial_id: str, values: Mapping[str, Any], ctx: TrialContext,
              is_reference: bool = False, *, epochs: int | None = None, initial_epoch: int = 0,
-             continues: str | None = None) -> TrialRecord:
+             continues: str | None = None, pause: bool = False) -> TrialRecord:
     """Measure, train and evaluate one candidate; never raises for a trial-level problem.
 
     ``epochs`` (default ``ctx.epochs``) is the epoch the trial trains up to, counted over the
     whole trial; ``initial_epoch`` and ``continues`` start it from the weights of trial
     ``continues`` after that many epochs (Hyperband's later rounds). A trial whose backup
-    exists (it was interrupted) resumes after the backup's epoch.
+    exists (it was interrupted, or paused) resumes after the backup's epoch.
+
+    ``pause``: ``epochs`` is a rung of a multi-fidelity search (:mod:`search.promotion`),
+    not the trial's end. A trial that reaches it is recorded as paused (status "pruned",
+    ``paused``; not tested, no model file) and keeps its epoch backup, so that a later call
+    with a larger ``epochs`` goes on from it, optimizer state and all. A trial that early
+    stopping ends before the rung is complete as usual.
 
     The record is written to ``run_dir/trials/<trial_id>/record.json`` before returning, so a
     search that dies later keeps it. A KeyboardInterrupt writes no record (the trial is not
@@ -117,7 +123,7 @@ def run_trial(trial_id: str, values: Mapping[str, Any], ctx: TrialContext,
     trial_dir.mkdir(parents=True, exist_ok=True)
     record = TrialRecord(trial_id=trial_id, status=FAILED, values=dict(values),
                          is_reference=is_reference, initial_epoch=initial_epoch,
-                         continues_trial=continues)
+                         continues_trial=continues, target_epochs=epochs)
     interrupted = False
     try:
         _clear()
@@ -150,7 +156,9 @@ def run_trial(trial_id: str, values: Mapping[str, Any], ctx: TrialContext,
             model.load_weights(ctx.run_dir / "trials" / continues / "model.keras")
 
         t1 = time.perf_counter()
-        pruned = _fit(model, values, ctx, trial_dir, record, epochs or ctx.epochs)
+        target = epochs or ctx.epochs
+        pruned = _fit(model, values, ctx, trial_dir, record, target,
+                      pause=pause and target < ctx.epochs)
         record.train_seconds = time.perf_counter() - t1
         if record.val_mae is None or not math.isfinite(record.val_mae):
             record.status = FAILED
@@ -280,9 +288,10 @@ def _callbacks():
 
 
 def _fit(model, values: Mapping[str, Any], ctx: TrialContext, trial_dir: Path,
-         record: TrialRecord, epochs: int) -> str | None:
+         record: TrialRecord, epochs: int, pause: bool = False) -> str | None:
     """Train up to ``epochs`` (whole-trial count), resuming from a backup if one exists;
-    evaluate the best epoch's weights. Returns why the trial was pruned, or None."""
+    evaluate the best epoch's weights. Returns why the trial was pruned (or paused at a
+    rung: ``pause``, see :func:`run_trial`), or None."""
     import keras
 
     HistoryBackup, ResumableEarlyStopping, PruneWhenDominated = _callbacks()
@@ -314,7 +323,9 @@ def _fit(model, values: Mapping[str, Any], ctx: TrialContext, trial_dir: Path,
         # Before BackupAndRestore: a kill between the two writes leaves the history one
         # epoch ahead, which _prior_history cuts, never behind.
         HistoryBackup(backup / HISTORY_FILE, prior, with_lr=v["lr_schedule"] != "constant"),
-        keras.callbacks.BackupAndRestore(str(backup), double_checkpoint=True),
+        # Kept after training when the trial pauses at a rung: the next rung goes on from it.
+        keras.callbacks.BackupAndRestore(str(backup), double_checkpoint=True,
+                                         delete_checkpoint=not pause),
         ResumableEarlyStopping(prior_val, monitor="val_mae", mode="min",
                                patience=ctx.patience),
         keras.callbacks.ModelCheckpoint(
@@ -365,6 +376,14 @@ def _fit(model, values: Mapping[str, Any], ctx: TrialContext, trial_dir: Path,
         record.pruned_at_epoch = pruner.epoch
         record.val_mae = float(best)  # the best so far; a pruned trial is not tested
         return pruner.reason
+    if pause:
+        if record.epochs_run >= epochs:  # reached the rung: wait there, backup kept
+            record.paused = True
+            record.pruned_at_epoch = epochs
+            record.val_mae = float(best)
+            return (f"paused at epoch {epochs} of {ctx.epochs}, a rung of the multi-fidelity "
+                    "search: not (yet) among the best at that rung")
+        shutil.rmtree(backup, ignore_errors=True)  # early stopping ended it: complete
     # The best epoch's weights (saved whenever validation MAE improved, before an
     # interruption too); evaluate them on val and test.
     if best_path.exists():

@@ -3,7 +3,13 @@
 Several processes (on one machine or many) may share one run folder. A worker is named
 ``host:pid``; a worker on *this* host whose process no longer exists is dead (killed, or
 its machine restarted), so what it held can be taken over. Workers on other hosts cannot be
-checked from here and are taken as alive.
+checked from here and are taken as alive (the Optuna backend finds their dead trials through
+the storage's heartbeat instead: :mod:`search.backends.optuna`).
+
+``host`` is the machine's host name, or ``$AGESEARCH_HOST`` where set: workers that share a
+host name must share a process table (containers that all call themselves ``localhost`` on
+different machines would take each other for dead: give each its own name), and the tests
+give processes on one machine different names to play separate machines.
 """
 
 from __future__ import annotations
@@ -12,17 +18,25 @@ import os
 import socket
 from pathlib import Path
 
+#: Overrides the host name in worker ids (see the module docstring).
+HOST_ENV = "AGESEARCH_HOST"
+
+
+def host() -> str:
+    """This machine's name in worker ids: ``$AGESEARCH_HOST``, else the host name."""
+    return os.environ.get(HOST_ENV) or socket.gethostname()
+
 
 def worker_id() -> str:
     """This process as ``host:pid``."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    return f"{host()}:{os.getpid()}"
 
 
 def is_dead(worker: str) -> bool:
     """True if ``worker`` (``host:pid``) ran on this host and its process is gone (or is
     this very process, which cannot still be running an earlier job)."""
-    host, _, pid_text = worker.rpartition(":")
-    if host != socket.gethostname() or not pid_text.isdigit():
+    name, _, pid_text = worker.rpartition(":")
+    if name != host() or not pid_text.isdigit():
         return False
     pid = int(pid_text)
     if pid == os.getpid():

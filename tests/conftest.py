@@ -134,3 +134,29 @@ def make_run(tmp_path):
         return d
 
     return make
+
+
+# --- damaged run files (tests/fast/test_runfiles.py, tests/test_faults.py) -----------------
+
+#: Ways a file is damaged: what a power cut, a full disk, a bad copy or a stray edit leaves.
+DAMAGES = ("truncated", "empty", "garbage", "null", "list", "deleted")
+
+
+def damage(path, kind: str) -> None:
+    """Damage the file at ``path`` in one of the :data:`DAMAGES` ways."""
+    path = Path(path)
+    data = path.read_bytes()
+    if kind == "truncated":
+        path.write_bytes(data[: max(1, len(data) // 2)])
+    elif kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "garbage":
+        path.write_bytes(b"\x00\xff garbage \x9c\n" + data[:7])
+    elif kind == "null":
+        path.write_bytes(b"null\n")
+    elif kind == "list":
+        path.write_bytes(b"[1, 2]\n")
+    elif kind == "deleted":
+        path.unlink()
+    else:
+        raise ValueError(kind)

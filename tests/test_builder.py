@@ -49,3 +49,33 @@ def test_step_schedule_matches_the_seed():
 
     lrs = [step_learning_rate(1e-3, e, 8) for e in range(8)]
     assert lrs == pytest.approx([1e-3, 1e-3, 5e-4, 5e-4, 1e-4, 1e-4, 9.5e-5, 9.5e-5])
+
+
+@pytest.mark.parametrize("space_name", ["lite", "full", "mixed"])
+def test_counted_costs_match_the_built_network(space_name):
+    """search.candidate.counted (arithmetic, what the multi-fidelity proposer screens draws
+    with) agrees exactly with Keras' parameter count and the MACs counted from the layers,
+    for sampled candidates of every shipped space, stride-2 and odd sizes included."""
+    from search import candidate, costs
+
+    s = space.load(space_name)
+    rng = np.random.default_rng(3)
+    checked = 0
+    for _ in range(40):
+        values = {**s.sample(rng), "max_flatten": 0}
+        size = int(values.get("image_size", 64))
+        if rng.random() < 0.3:
+            size = int(rng.choice([33, 47, 50]))  # odd sizes: 'same' strides round up
+        try:
+            counted = candidate.counted(values, size)
+        except InfeasibleCandidate:
+            with pytest.raises(InfeasibleCandidate):
+                builder.build_model(values, (size, size, 3))
+            continue
+        model = builder.build_model(values, (size, size, 3))
+        assert counted.params == model.count_params(), values
+        assert counted.macs == costs.count_macs(model), values
+        checked += 1
+        if checked >= 8:
+            break
+    assert checked >= 8

@@ -199,6 +199,18 @@ def test_predict_bad_paths(out_dir, tmp_path, capsys):
     assert "is not a readable TFLite file" in capsys.readouterr().err
 
 
+def test_predict_on_files_that_are_no_images_exits_1(out_dir, tmp_path, capsys):
+    """Good input, nothing done: no image could be read, so nothing was predicted."""
+    (tmp_path / "notes.txt").write_text("not a face")
+    (tmp_path / "30_0_0_20170109150557335.jpg").write_bytes(b"\x89PNG\r\n\x1a\n not a jpeg")
+    rc = cli.main(["predict", str(out_dir / "model_float32.tflite"), str(tmp_path / "notes.txt"),
+                   str(tmp_path / "30_0_0_20170109150557335.jpg")])
+    err = capsys.readouterr().err
+    assert rc == 1 and err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith(f"error: no image predicted: 2 file(s) skipped ({tmp_path / 'notes.txt'}"
+                          ": not a JPEG); expected JPEG face images")
+
+
 def test_run_trained_elsewhere_exports_from_where_it_is_now(run_dir, tmp_path, capsys):
     """Records written by another worker: the folder moved, absolute paths no longer valid."""
     copy = copy_run(run_dir, tmp_path / "moved")

@@ -290,7 +290,8 @@ def test_a_run_being_searched_and_a_damaged_record(make_run):
     (run / "trials" / "09" / "record.json").write_text("{half a rec")
     b = board_of(run)
     assert ids(b) == ["00", "01"]
-    assert any("trials/09/record.json: unreadable" in s for s in b["summary"]["headline"])
+    assert any("trials/09/record.json: is not valid JSON" in s and "trial 09 is left out" in s
+               for s in b["summary"]["headline"])
     assert "2 of 2 planned trials recorded" in b["summary"]["details"][0]
 
 

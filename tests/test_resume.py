@@ -75,9 +75,17 @@ def test_a_dominated_trial_is_pruned_with_its_epoch(tiny_cfg, tmp_path):
     assert rec.status == COMPLETE and rec.epochs_run == 3
 
 
-def test_a_nan_trial_is_recorded_as_failed_and_the_search_goes_on(tiny_cfg, tmp_path):
+def nan_trial(trial_id, values, ctx, **kw):
+    """A trial function for the worker process: a NaN learning rate (no space file accepts
+    one, so the trial is handed it here), whose loss is NaN from the first step."""
+    return run_trial(trial_id, {**values, "learning_rate": float("nan")}, ctx, **kw)
+
+
+def test_a_nan_trial_is_recorded_as_failed_and_the_search_goes_on(tiny_cfg, tmp_path,
+                                                                  monkeypatch):
+    monkeypatch.setattr(pipeline, "TRIAL_TARGET", f"{__name__}:nan_trial")
     space = tmp_path / "nan.toml"
-    space.write_text('name = "nan"\n[fixed]\nlearning_rate = nan\nfilters_1 = 8\n'
+    space.write_text('name = "nan"\n[fixed]\nfilters_1 = 8\n'
                      '[params.blocks]\ntype = "int"\nlow = 1\nhigh = 2\n'
                      '[params.filters_2]\ntype = "choice"\nvalues = [8, 16]\n'
                      'when = { blocks = [2] }\n'

@@ -30,13 +30,17 @@ from search.records import INFEASIBLE, TrialRecord
 #: --tuner choice -> description. Optuna's samplers are multi-objective (Pareto); KerasTuner's
 #: oracles minimise validation MAE and the costs are ranked afterwards.
 TUNERS: dict[str, str] = {
+    "moasha": "multi-fidelity, multi-objective (MO-ASHA): many candidates for a few epochs, "
+              "the Pareto-best trained on",
     "tpe": "Optuna TPE, multi-objective: val MAE, params, TFLite float16 bytes",
     "nsga2": "Optuna NSGA-II, multi-objective: val MAE, params, TFLite float16 bytes",
     "random": "KerasTuner RandomSearch: uniform samples of the space",
     "bayesian": "KerasTuner BayesianOptimization: a Gaussian process on validation MAE",
     "hyperband": "KerasTuner Hyperband: many short trials, the best trained longer",
 }
-OPTUNA_TUNERS = ("tpe", "nsga2")
+OPTUNA_TUNERS = ("moasha", "tpe", "nsga2")
+#: Tuners that pause trials at rungs (search.promotion); the within-trial pruner is off.
+MULTI_FIDELITY = ("moasha",)
 
 #: Over-budget candidates proposed in a row before the search gives up. They cost a build
 #: and (for size or latency budgets) a few conversions each, never an epoch, and do not count

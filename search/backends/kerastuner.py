@@ -16,8 +16,17 @@ trial id with the same values, and the trial resumes from its epoch backup.
 
 Many machines: KerasTuner's own chief/worker mode (a gRPC oracle server) works unchanged
 through the environment: ``KERASTUNER_ORACLE_IP``, ``KERASTUNER_ORACLE_PORT`` and
-``KERASTUNER_TUNER_ID`` (``chief`` for the process that only serves the oracle, a distinct
-id per worker; the default here is ``tuner0``). See the README.
+``KERASTUNER_TUNER_ID`` (``chief`` for the process that serves the oracle and trains no
+search trial, a distinct id per worker; the default here is ``tuner0``). All of them share
+one results folder. tests/test_kerastuner_workers.py runs a chief and two workers on
+127.0.0.1. What it does not do, being KerasTuner's: an infeasible candidate on a worker
+still counts towards ``--trials`` (the worker cannot raise the chief's ``max_trials``); a
+worker killed outright leaves its trial ongoing at the chief, which keeps waiting for it,
+until a worker with the same ``KERASTUNER_TUNER_ID`` asks again and is handed the same trial
+(it resumes from its epoch backup); the chief only notices that a search is over once a
+worker is told to stop, and then checks every 20 s; and keras-tuner 1.4.8 prints the first
+value of each conditional parameter whenever it sends the space over gRPC (a stray
+``print`` in ``conditions.Parent.to_proto``). See the README.
 """
 
 from __future__ import annotations

@@ -25,9 +25,16 @@ gives its trial up (told FAIL as ``surplus``) and stops.
 Interruptions: on Ctrl-C the running trial is told FAIL (``interrupted``) and its values are
 enqueued again (``study.enqueue_trial``) with the same trial folder, so the next worker to
 ask runs it and resumes from its epoch backup. A worker killed outright (``kill -9``, power
-loss) leaves its trial RUNNING; any worker that starts later on the same host sees that
-the process is gone, fails the trial and enqueues it the same way. A worker that died on
-another machine cannot be checked: start a worker on that machine again to recover it.
+loss) leaves its trial RUNNING, and the other workers recover it (fail it, enqueue it the
+same way) before each trial and while they wait at the end (:func:`recover_stale`): on an
+RDB storage (PostgreSQL) through Optuna's heartbeat, wherever the dead worker ran (each
+running trial beats every ``$AGESEARCH_HEARTBEAT`` seconds, 20 by default, 0 = off; one
+silent for :data:`STALE_BEATS` beats is stale, ``optuna.storages.fail_stale_trials``); on
+any storage, at once, when the dead worker ran on this host (its process is gone). A worker
+whose budget is spent waits while other workers' trials that it could recover still run
+(any trial with a heartbeat; this host's otherwise), so a search ends with none left
+behind; the journal has no heartbeat, so a worker that died on another machine sharing a
+journal is recovered only by a worker started again on that machine.
 
 Samplers: one fresh sampler per trial, seeded from (``--seed``, trial number), so one worker
 is reproducible and parallel workers do not propose the same random candidates; the
@@ -68,6 +75,8 @@ import abc
 import copy
 import functools
 import math
+import os
+import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -105,8 +114,9 @@ def storage_for(url: str | None, run_dir: Path):
     from optuna.storages import JournalStorage, RDBStorage
     from optuna.storages.journal import JournalFileBackend
 
+    from search.journal import repaired
     if not url:
-        return JournalStorage(JournalFileBackend(str(Path(run_dir) / JOURNAL)))
+        return JournalStorage(JournalFileBackend(repaired(Path(run_dir) / JOURNAL)))
     if "://" not in url:
         path = Path(url)
         if not path.parent.is_dir():
@@ -117,15 +127,71 @@ def storage_for(url: str | None, run_dir: Path):
     if scheme not in ("postgresql", "mysql", "sqlite"):
         raise UserError(f"--storage {url!r}: unknown scheme {scheme!r}; expected "
                         "postgresql://, mysql://, sqlite:/// or a journal file path")
+    beat = heartbeat_seconds()
+    kwargs = {} if not beat else dict(heartbeat_interval=beat, grace_period=STALE_BEATS * beat,
+                                      heartbeat_stale_trial_callback=_retry_stale)
     try:
-        return RDBStorage(url)
-    except ImportError as e:
-        driver = {"postgresql": "psycopg2-binary", "mysql": "PyMySQL"}.get(scheme, e.name)
-        raise UserError(f"--storage {url!r} needs the {e.name!r} module; install it "
-                        f"(pip install {driver})") from None
+        return _open_rdb(RDBStorage, _with_driver(url), kwargs)
+    except ImportError:
+        driver = {"postgresql": "'agesearch[postgres]' (psycopg2-binary)",
+                  "mysql": "PyMySQL"}.get(scheme, "its SQLAlchemy driver")
+        raise UserError(f"--storage {url!r} needs a database driver that is not installed; "
+                        f"install it (pip install {driver})") from None
     except Exception as e:  # sqlalchemy's OperationalError and friends: a bad URL or server
         first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
         raise UserError(f"--storage {url!r}: cannot open it ({first})") from None
+
+
+def _open_rdb(rdb_storage, url: str, kwargs: dict[str, Any], tries: int = 5):
+    """``RDBStorage(url, **kwargs)``, tried again a moment later when it fails on a duplicate:
+    workers that open an empty database at the same moment race to create Optuna's tables
+    (PostgreSQL: ``duplicate key value violates unique constraint "pg_type_typname_nsp_index"``
+    for all but one of 4 workers started at once; tests/test_postgres.py). The loser finds the
+    tables made on its next try."""
+    import sqlalchemy.exc
+
+    for attempt in range(tries):
+        try:
+            with warnings.catch_warnings():  # the heartbeat is marked experimental
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return rdb_storage(url, **kwargs)
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
+            if attempt == tries - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1) + (os.getpid() % 10) / 50)  # spread the workers
+
+
+def _with_driver(url: str) -> str:
+    """``postgresql://...`` with the driver that is installed: SQLAlchemy 2.0 reads a bare
+    ``postgresql://`` as psycopg2, 2.1 as psycopg 3; the ``postgres`` extra installs
+    psycopg2. Any other URL, or one that names its driver, is kept."""
+    import importlib.util
+
+    head, sep, rest = url.partition("://")
+    if head != "postgresql" or importlib.util.find_spec("psycopg") is not None:
+        return url
+    if importlib.util.find_spec("psycopg2") is not None:
+        return f"postgresql+psycopg2{sep}{rest}"
+    return url
+
+
+#: Seconds between two heartbeats of a running trial on an RDB storage, unless
+#: ``$AGESEARCH_HEARTBEAT`` says otherwise (0: no heartbeat).
+HEARTBEAT_ENV = "AGESEARCH_HEARTBEAT"
+HEARTBEAT_SECONDS = 20
+#: A running trial whose worker missed this many heartbeats is stale (Optuna's grace period):
+#: one minute by default, so a slow database or a busy host does not fail a live trial.
+STALE_BEATS = 3
+
+
+def heartbeat_seconds() -> int:
+    """The heartbeat interval of RDB storages (seconds; 0: none): ``$AGESEARCH_HEARTBEAT``."""
+    text = os.environ.get(HEARTBEAT_ENV, "").strip()
+    if not text:
+        return HEARTBEAT_SECONDS
+    if not text.isdigit():
+        raise UserError(f"${HEARTBEAT_ENV}={text!r}: expected whole seconds (0: no heartbeat)")
+    return int(text)
 
 
 # --- samplers ---------------------------------------------------------------------------
@@ -182,6 +248,8 @@ def make_sampler(name: str, seed: int, trials: int | Callable[[Any], int],
                                                   constant_liar=True), n
             if name == "nsga2":
                 return optuna.samplers.NSGAIISampler(seed=s, population_size=population), None
+            if name == "moasha":  # new candidates are drawn at random (search.backends.moasha)
+                return optuna.samplers.RandomSampler(seed=s), None
         raise UserError(f"unknown Optuna --tuner {name!r}; known: "
                         f"{', '.join(backends.OPTUNA_TUNERS)}")
 
@@ -276,6 +344,10 @@ class BandedStorage(optuna.storages.BaseStorage):
     def __init__(self, storage, study_name: str, band: float, baseline: float):
         self.storage, self.study_name, self.band, self.baseline = (storage, study_name,
                                                                    band, baseline)
+        # A view lives for one trial's sampling, during which TPE reads every trial once per
+        # parameter: finished trials (which no write can change) are read once and kept.
+        self._finished: dict[int, Any] | None = None
+        self._seen = 0  # trials in the last read
 
     @functools.cached_property
     def study_id(self) -> int:
@@ -304,10 +376,27 @@ class BandedStorage(optuna.storages.BaseStorage):
         trial.set_constraint(BAND_CONSTRAINT, excess if math.isfinite(excess) else 1e9)
         return trial
 
+    def _trials_now(self) -> list:
+        """Every trial of the study, as in storage now (not copied): the finished ones from
+        the first read, the others read again. If a trial finished since (it is in neither),
+        everything is read again."""
+        if self._finished is not None:
+            live = self.storage.get_all_trials(self.study_id, deepcopy=False,
+                                               states=(TrialState.RUNNING, TrialState.WAITING))
+            if len(self._finished) + len(live) >= self._seen:
+                self._seen = len(self._finished) + len(live)
+                return sorted([*self._finished.values(), *live], key=lambda t: t.number)
+        trials = self.storage.get_all_trials(self.study_id, deepcopy=False)
+        self._finished = {t.number: t for t in trials if t.state.is_finished()}
+        self._seen = len(trials)
+        return trials
+
     def get_all_trials(self, study_id: int, deepcopy: bool = True, states=None):
-        trials = self.storage.get_all_trials(study_id, deepcopy=deepcopy, states=states)
         if study_id != self.study_id:
-            return trials
+            return self.storage.get_all_trials(study_id, deepcopy=deepcopy, states=states)
+        trials = [t for t in self._trials_now() if states is None or t.state in states]
+        if deepcopy:
+            trials = [copy.deepcopy(t) for t in trials]
         return [self._mark(t, copied=deepcopy) for t in trials]
 
     def get_trial(self, trial_id: int):
@@ -393,15 +482,43 @@ def _surplus(study, number: int, limit: int) -> bool:
 
 
 def _requeue(study, params: dict[str, Any], trial_id: str, number: int) -> None:
+    """Enqueue trial ``number``'s values again, to run in its folder ``trial_id`` (whose epoch
+    backup the next worker to ask resumes from, wherever it runs)."""
     study.enqueue_trial(params, user_attrs={TRIAL_ID: trial_id, RETRY_OF: number})
 
 
+_recovering = threading.local()  # .folders: where _retry_stale reports to recover_stale
+
+
+def _retry_stale(study, trial) -> None:
+    """Optuna's heartbeat-stale callback (RDB storages, see :func:`storage_for`): called once
+    per stale trial, by the one worker whose ``fail_stale_trials`` failed it."""
+    folder = trial.user_attrs.get(TRIAL_ID, folder_name(trial.number))
+    _requeue(study, trial.params, folder, trial.number)
+    folders = getattr(_recovering, "folders", None)
+    if folders is not None:
+        folders.append(folder)
+
+
 def recover_stale(study) -> list[str]:
-    """Fail the RUNNING trials of dead workers on this host and enqueue their values again
-    (same trial folder); return their trial folders."""
+    """Fail the RUNNING trials of dead workers and enqueue their values again (same trial
+    folder); return their trial folders.
+
+    Dead: on an RDB storage with a heartbeat, a trial that missed :data:`STALE_BEATS`
+    heartbeats, wherever its worker ran (``optuna.storages.fail_stale_trials``, which calls
+    :func:`_retry_stale`); on any storage, a trial whose worker ran on this host and whose
+    process is gone. Either way exactly one worker fails and enqueues each: the storage
+    refuses to finish a trial twice."""
+    out: list[str] = []
+    _recovering.folders = out
+    try:
+        with warnings.catch_warnings():  # fail_stale_trials is marked experimental
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)  # a no-op without a heartbeat
+    finally:
+        _recovering.folders = None
     trials = study.get_trials(deepcopy=False)
     retried = {t.user_attrs.get(RETRY_OF) for t in trials}
-    out = []
     for t in trials:
         worker = t.user_attrs.get(WORKER)
         if t.state != TrialState.RUNNING or worker is None or t.number in retried:
@@ -416,6 +533,67 @@ def recover_stale(study) -> list[str]:
         _requeue(study, t.params, folder, t.number)
         out.append(folder)
     return out
+
+
+def _heartbeat_storage(study):
+    """The study's storage if it has a heartbeat (an RDB storage, see :func:`storage_for`),
+    else None. Read from the sampler (:class:`_PerTrialSeed` keeps the storage the study
+    was opened on; Optuna's ``Study`` exposes none)."""
+    storage = getattr(study.sampler, "storage", None)
+    interval = getattr(storage, "get_heartbeat_interval", lambda: None)()
+    return storage if interval and hasattr(storage, "record_heartbeat") else None
+
+
+class _Heartbeat:
+    """Beats for one running trial while it runs: ``record_heartbeat`` (Optuna's, as
+    ``Study.optimize`` does) at once, then every interval from a thread; nothing without a
+    heartbeat storage. A failed beat (the database away for a moment) is tried again at the
+    next one: only :data:`STALE_BEATS` missed in a row make the trial stale."""
+
+    def __init__(self, study, trial, study_id: int | None = None):
+        self.storage = _heartbeat_storage(study)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        if self.storage is None:
+            return
+        if study_id is None:  # the study's id in its storage (the same for every trial)
+            study_id = self.storage.get_study_id_from_name(study.study_name)
+        self.trial_id = self.storage.get_trial_id_from_study_id_trial_number(study_id,
+                                                                             trial.number)
+
+    def _beat(self) -> None:
+        try:
+            self.storage.record_heartbeat(self.trial_id)
+        except Exception:  # noqa: BLE001 - the next beat tries again
+            pass
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.storage.get_heartbeat_interval()):
+            self._beat()
+
+    def __enter__(self):
+        if self.storage is not None:
+            self._beat()
+            self._thread = threading.Thread(target=self._run, name="agesearch-heartbeat",
+                                            daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+
+def _recoverable(t, heartbeat: bool) -> bool:
+    """Whether RUNNING trial ``t`` of another worker could still be left behind for this one
+    to recover: with a heartbeat, any that names its worker (a worker names itself after its
+    first beat, so one that died before that would never turn stale: not waited for);
+    without, one whose worker runs on this host."""
+    worker = t.user_attrs.get(WORKER)
+    if worker is None:
+        return False
+    return heartbeat or worker.rpartition(":")[0] == workers.host()
 
 
 def _tell(study, trial, record: TrialRecord) -> None:
@@ -455,13 +633,14 @@ def _durations(study) -> list[float]:
 
 
 def open_study(cfg, run_dir: Path, deadline: float | None = None,
-               baseline_mae: float | None = None):
+               baseline_mae: float | None = None, storage=None):
     """The run's study (created on first use; every worker loads the same one).
 
     ``deadline``: ``time.time()`` after which no trial starts (``--max-minutes``); the
     sampler's random start-up then follows the trials that fit before it.
     ``baseline_mae``: the median-age baseline's validation MAE (years), which the accuracy
-    band measures gains from (None: no band)."""
+    band measures gains from (None: no band). ``storage``: the run's storage if already
+    opened (:func:`storage_for`)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
     def expected(study) -> int:
@@ -469,7 +648,7 @@ def open_study(cfg, run_dir: Path, deadline: float | None = None,
             return cfg.trials
         return expected_trials(cfg.trials, _durations(study), deadline - time.time())
 
-    storage = storage_for(cfg.storage, run_dir)
+    storage = storage if storage is not None else storage_for(cfg.storage, run_dir)
     study = optuna.create_study(storage=storage, study_name=run_dir.name,
                                 sampler=make_sampler(cfg.tuner, cfg.seed, expected,
                                                      band=cfg.accuracy_band,
@@ -492,35 +671,54 @@ def search(space: Space, objective: backends.Objective, cfg,
     study = open_study(cfg, run_dir, getattr(objective, "deadline", None),
                        getattr(objective, "baseline_mae", None))
     _check_storage_matches(study, run_dir)
-    recover_stale(study)
     streak = backends.InfeasibleStreak()
     me = workers.worker_id()
+    heartbeat = _heartbeat_storage(study)
+    # While waiting for other workers' trials: often enough to recover a dead one soon
+    # after it turns stale, seldom enough to leave the storage alone.
+    poll = min(5.0, heartbeat.get_heartbeat_interval()) if heartbeat is not None else 2.0
+    study_id = heartbeat.get_study_id_from_name(study.study_name) if heartbeat else None
     while True:
+        recover_stale(study)  # dead workers' trials, here or (heartbeat) anywhere
         trials = study.get_trials(deepcopy=False)
         waiting = any(t.state == TrialState.WAITING for t in trials)  # interrupted ones
         if not waiting and sum(counts(t) for t in trials) >= cfg.trials:
-            break
-        trial = study.ask()  # a waiting trial first, if any
-        if _surplus(study, trial.number, cfg.trials):  # another worker took the last slot
-            trial.set_user_attr(STATUS, "surplus")
-            study.tell(trial, state=TrialState.FAIL)
-            break
-        trial_id = trial.user_attrs.get(TRIAL_ID) or folder_name(trial.number)
-        trial.set_user_attr(TRIAL_ID, trial_id)
-        trial.set_user_attr(WORKER, me)
-        try:
-            values = values_of(space, trial)
-            record = objective(trial_id, values)
-        except KeyboardInterrupt:
-            # Run again, in the same folder (its backup), by whichever worker asks next.
-            _requeue(study, trial.params, trial_id, trial.number)
-            trial.set_user_attr(STATUS, "interrupted")
-            study.tell(trial, state=TrialState.FAIL)
-            raise
-        except BaseException:
-            trial.set_user_attr(STATUS, "error")
-            study.tell(trial, state=TrialState.FAIL)
-            raise
-        _tell(study, trial, record)
+            # The budget is spent, but another worker's trial may still die and be enqueued
+            # again: wait for those this worker could recover, then stop.
+            if not any(t.state == TrialState.RUNNING and _recoverable(t, heartbeat is not None)
+                       for t in trials):
+                break
+            time.sleep(poll)
+            continue
+        with warnings.catch_warnings():  # "heartbeat ... supposed to be used with optimize"
+            warnings.simplefilter("ignore", UserWarning)
+            trial = study.ask()  # a waiting trial first, if any
+        with _Heartbeat(study, trial, study_id):
+            if _surplus(study, trial.number, cfg.trials):  # another worker took the last slot
+                trial.set_user_attr(STATUS, "surplus")
+                study.tell(trial, state=TrialState.FAIL)
+                continue  # and wait above for the others' trials, if need be
+            trial_id = trial.user_attrs.get(TRIAL_ID) or folder_name(trial.number)
+            trial.set_user_attr(TRIAL_ID, trial_id)
+            trial.set_user_attr(WORKER, me)
+            try:
+                values = values_of(space, trial)
+                record = objective(trial_id, values)
+            except KeyboardInterrupt:
+                # Run again, in the same folder (its backup), by whichever worker asks next.
+                _requeue(study, trial.params, trial_id, trial.number)
+                trial.set_user_attr(STATUS, "interrupted")
+                study.tell(trial, state=TrialState.FAIL)
+                raise
+            except BaseException:
+                trial.set_user_attr(STATUS, "error")
+                study.tell(trial, state=TrialState.FAIL)
+                raise
+            try:
+                _tell(study, trial, record)
+            except (ValueError, optuna.exceptions.UpdateFinishedTrialError):
+                # Failed as stale meanwhile (its heartbeats did not reach the database for a
+                # minute): enqueued again, and the worker that runs it finds this record.
+                continue
         streak.update(record)
     return load_records(run_dir)

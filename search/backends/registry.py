@@ -18,6 +18,10 @@ def get(name: str) -> Callable[..., list[TrialRecord]]:
     """The ``search(space, objective, cfg, run_dir)`` function of a backend."""
     if name not in TUNERS:
         raise UserError(f"unknown --tuner {name!r}; known: {', '.join(TUNERS)}")
+    if name == "moasha":
+        from search.backends import moasha
+
+        return moasha.search
     if name in OPTUNA_TUNERS:
         from search.backends import optuna as optuna_backend
 

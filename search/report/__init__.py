@@ -54,7 +54,6 @@ that are not finite (a NaN loss) are written as null.
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import math
 import shlex
 from collections.abc import Mapping, Sequence
@@ -63,13 +62,13 @@ from pathlib import Path
 from typing import Any
 
 from search import board as ranking
-from search import pareto
+from search import pareto, runfiles
 from search.budget import Budget
 from search.candidate import Candidate
 from search.config import DEFAULT_IMAGE_SIZE
 from search.errors import UserError
-from search.files import write_atomic
-from search.records import COMPLETE, STATUSES, TrialRecord, load_records, trial_order
+from search.files import writable_folder, write_atomic
+from search.records import COMPLETE, STATUSES, TrialRecord
 from search.report import html, markdown, plot, tables
 from search.report.terminal import print_board
 from search.report.text import budget_message, summarise_values, summary
@@ -103,47 +102,33 @@ class RunData:
     problems: list[str] = field(default_factory=list)  # files that could not be read
 
 
-def _read_json(path: Path, problems: list[str]) -> dict[str, Any]:
-    if not path.is_file():
-        return {}
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        problems.append(f"{path.name}: unreadable ({type(e).__name__}: {e})")
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def load_run(run_dir: str | Path) -> RunData:
-    """Read a run folder, finished or still searching.
+    """Read a run folder, finished or still searching (through :mod:`search.runfiles`).
 
-    Raises :class:`UserError` if ``run_dir`` is not a run folder (no ``config.json``). A
-    record that cannot be read is left out and named in ``problems``, so a damaged trial
-    never hides the others.
+    Raises :class:`UserError` if ``run_dir`` is not a run folder (neither ``config.json`` nor
+    trials). A damaged file (a record, config.json, ...) is left out and named in
+    ``problems``, so a damaged trial never hides the others.
     """
     path = Path(run_dir)
-    if not (path / "config.json").is_file():
-        what = "does not exist" if not path.exists() else "has no config.json"
+    if not (path / "config.json").exists() and not (path / "trials").is_dir():
+        what = ("does not exist" if not path.exists() else
+                "is not a folder" if not path.is_dir() else "has no config.json")
         raise UserError(f"{str(run_dir)!r} is not a run folder ({what}); expected "
                         "results/<run>, as printed at the start of a search")
     problems: list[str] = []
-    config = _read_json(path / "config.json", problems)
-    try:
-        records = load_records(path)
-    except (OSError, ValueError, TypeError):
-        records = []
-        for p in sorted(path.glob("trials/*/record.json")):
-            try:
-                records.append(TrialRecord.load(p))
-            except (OSError, ValueError, TypeError) as e:
-                problems.append(f"{p.relative_to(path)}: unreadable ({type(e).__name__}: {e})")
-        records.sort(key=lambda r: (not r.is_reference, trial_order(r.trial_id)))
-    baseline = _read_json(path / "baseline.json", problems)
-    if not baseline:  # runs from before baseline.json: the leaderboard kept it
-        baseline = dict(_read_json(path / "leaderboard.json", problems).get("baseline") or {})
+    config = runfiles.read_optional(path, "config.json", problems)
+    if not (path / "config.json").exists():
+        problems.append(f"{path / 'config.json'}: is missing; the run's settings are not "
+                        "shown")
+    records = runfiles.records(path, problems)
+    baseline = runfiles.read_optional(path, "baseline.json", problems)
+    if not baseline and not (path / "baseline.json").exists():
+        # runs from before baseline.json: the leaderboard kept it
+        baseline = dict(runfiles.read_optional(path, "leaderboard.json", problems)
+                        .get("baseline") or {})
     return RunData(name=path.resolve().name, path=str(run_dir), records=records, config=config,
-                   space=_read_json(path / "space.json", problems),
-                   dataset=_read_json(path / "dataset.json", problems),
+                   space=runfiles.read_optional(path, "space.json", problems),
+                   dataset=runfiles.read_optional(path, "dataset.json", problems),
                    baseline=baseline, problems=problems)
 
 
@@ -358,12 +343,17 @@ def show(run_dirs: Sequence[str | Path], fmt: str = "table", sort: str = "pareto
 
     if fmt not in FORMATS:
         raise UserError(f"unknown --format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    if out_dir is not None:
+        writable_folder(out_dir, "--out")
     b = board([load_run(d) for d in run_dirs], pareto.parse_objectives(objectives), sort=sort,
               budget=budget)
     if fmt == "table":
-        print_board(b, console)
+        print_board(b, console)  # its headline names each file left out
     else:
         sys.stdout.write(render(b, fmt))
+        for run in b["runs"]:
+            for line in run["problems"]:
+                print(f"warning: run {run['run']}: {line}", file=sys.stderr)
     if out_dir is not None:
         paths = write_all(b, out_dir)
         msg = f"report files written to {Path(out_dir)}: {', '.join(paths)}"

@@ -188,7 +188,7 @@ def summary(b: Mapping[str, Any]) -> dict[str, list[str]]:
         detail.append(f"Run {run['run']}: {setup}; {recorded}"
                       + (f" ({status})" if status else "") + data_text + ".")
         for p in run.get("problems", []):
-            head.append(f"Run {run['run']}: left out {p}.")
+            head.append(f"Run {run['run']}: {p}.")
     counts = b["counts"]
     total = sum(counts.values())
     objs = ", ".join(_objective_name(o) for o in b["objectives"])

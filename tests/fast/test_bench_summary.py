@@ -62,8 +62,32 @@ def test_summarise_pools_files_pairs_by_seed_and_keeps_the_later_run_of_a_seed(t
     assert "0.700 [0.600-0.750]" in tool  # seed 2 is b.jsonl's 0.75, not a.jsonl's 0.10
     paired = next(ln for ln in lines if ln.startswith("agesearch:tpe+res against plain-kt"))
     assert ("paired over 3 seed(s): higher on 2, lower on 1; difference median +0.100 "
-            "[-0.100 to +0.100]; sign test p = 1.00; as accurate as the seed at <= 1/4 of its "
-            "size on 2 seed(s) against 1") in paired
+            "[-0.100 to +0.100]; sign test p = 1.00 (one-sided, higher: 0.500); as accurate "
+            "as the seed at <= 1/4 of its size on 2 seed(s) against 1; candidates x-") in paired
+
+
+def test_one_sided_sign_test_is_the_binomial_tail():
+    assert bench.one_sided(7, 0) == pytest.approx(1 / 128)
+    assert bench.one_sided(7, 1) == pytest.approx(9 / 256)  # 7 of 8: the target
+    assert bench.one_sided(0, 3) == 1.0
+    assert bench.one_sided(0, 0) == 1.0
+
+
+def test_a_compute_budget_pools_apart_from_wall_clock_and_counts_candidates(tmp_path, capsys):
+    rows = [{**_row("plain-kt", 1, 0.5), "budget_gmac": 120.0, "candidates": 3, "gmac": 150.0,
+             "seconds": 160.0},
+            {**_row("agesearch:moasha+res", 1, 0.6), "budget_gmac": 120.0, "candidates": 12,
+             "gmac": 130.0, "seconds": 200.0},
+            _row("plain-kt", 1, 0.4)]  # a wall-clock run: another table
+    f = tmp_path / "c.jsonl"
+    f.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    bench.summarise([str(f)])
+    out = capsys.readouterr().out
+    assert "synthetic, budget 120 G MAC-images per contender, 12 epochs, 64 px" in out
+    assert "synthetic, budget 4 min per contender" in out
+    paired = next(ln for ln in out.splitlines()
+                  if ln.startswith("agesearch:moasha+res against plain-kt"))
+    assert paired.endswith("candidates x4.0 [4.0 to 4.0]")
 
 
 @pytest.mark.parametrize("text, message", [

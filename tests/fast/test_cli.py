@@ -46,7 +46,7 @@ def test_unknown_space_lists_known_ones(tmp_path):
 
 
 @pytest.mark.parametrize("args, needle", [
-    (["--trials", "0"], "--trials: expected a whole number >= 1, got 0"),
+    (["--trials", "0"], "--trials: expected a whole number from 1 to 100000, got 0"),
     (["--val-fraction", "1.5"], "--val-fraction: expected a number in [0, 1), got 1.5"),
     (["--tuner", "grid"], "invalid choice: 'grid'"),
 ])
