@@ -199,6 +199,15 @@ class Spend:
         return Count()
 
 
+def _hand_space(cfg):
+    """The space a hand-written search draws from, and its resolution: the lite space at
+    ``--image-size`` (64 px by default)."""
+    from search import space
+
+    size = cfg.image_size or 64
+    return space.load("lite").pinned({"image_size": size}), size
+
+
 def _users_values(values: dict) -> dict:
     """A hand-written search's candidate: the space's values without the toolkit's own
     limits (``max_flatten``), as a user who copied the space's ranges would build it."""
@@ -246,12 +255,9 @@ def run_plain_kerastuner(cfg, data, spend: Spend,
     import keras
     import keras_tuner as kt
 
-    from search import space
     from search.backends.kerastuner import hyperparameters, values_from
 
-    s = space.load("lite")
-    size = cfg.image_size or 64
-    s = s.pinned({"image_size": size})
+    s, size = _hand_space(cfg)
     finished: list[tuple[float, dict, keras.Model]] = []
 
     class Hand(kt.RandomSearch):
@@ -285,12 +291,9 @@ def run_plain_hyperband(cfg, data, spend: Spend) -> list[tuple[float, float, flo
     import keras
     import keras_tuner as kt
 
-    from search import space
     from search.backends.kerastuner import hyperparameters, values_from
 
-    s = space.load("lite")
-    size = cfg.image_size or 64
-    s = s.pinned({"image_size": size})
+    s, size = _hand_space(cfg)
     finished: list[tuple[float, dict, keras.Model]] = []
 
     class Hand(kt.Hyperband):
@@ -332,12 +335,10 @@ def run_plain_optuna(cfg, data, spend: Spend) -> list[tuple[float, float, float,
     toolkit feature (no band, no pruning, no reference, no cost checks)."""
     import optuna
 
-    from search import costs, space
+    from search import costs
     from search.backends.optuna import values_of
 
-    s = space.load("lite")
-    size = cfg.image_size or 64
-    s = s.pinned({"image_size": size})
+    s, size = _hand_space(cfg)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(directions=["minimize"] * 3,
                                 sampler=optuna.samplers.TPESampler(seed=cfg.seed))

@@ -39,10 +39,12 @@ class _Parser(argparse.ArgumentParser):
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows defaults, except None ones: their help says what leaving them out means."""
+    """Shows defaults, except None ones (their help says what leaving them out means) and
+    those of switches that take no value (``--no-prune`` is off unless given: "default:
+    True", the value it turns off, read as if it were on)."""
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.default is None:
+        if action.default is None or action.nargs == 0:
             return action.help
         return super()._get_help_string(action)
 
@@ -105,6 +107,17 @@ def _fraction(text: str) -> float:
     return value
 
 
+def version() -> str:
+    """The installed agesearch's version (pyproject.toml's, once installed)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("agesearch")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed: pip install -e .)"
+
+
 def search_parser() -> argparse.ArgumentParser:
     from search import backends
 
@@ -117,6 +130,7 @@ def search_parser() -> argparse.ArgumentParser:
                     "IMAGE_OR_FOLDER', 'leaderboard RUN_DIR' and 'data' (see their --help).",
         formatter_class=_Formatter,
     )
+    p.add_argument("--version", action="version", version=f"agesearch {version()}")
     p.add_argument("--space", default=_D.space,
                    help="search space: a shipped name (spaces/<name>.toml) or a path to a "
                         ".toml file")

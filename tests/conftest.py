@@ -160,3 +160,15 @@ def damage(path, kind: str) -> None:
         path.unlink()
     else:
         raise ValueError(kind)
+
+
+def wait_all(procs, timeout: float = 600) -> None:
+    """Wait for every process of ``procs`` (a dict of Popen); kill those still running if
+    waiting fails (a timeout, a failed assertion), so no test leaves a worker behind."""
+    try:
+        for p in procs.values():
+            p.wait(timeout=timeout)
+    finally:
+        for p in procs.values():
+            if p.poll() is None:
+                p.kill()

@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from conftest import wait_all
+
 from search.records import COMPLETE, load_records
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,13 +42,7 @@ def test_chief_and_two_workers_share_one_oracle(tmp_path, faces, synth_cache):
         procs[name] = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log,
                                        stderr=subprocess.STDOUT)
         log.close()
-    try:
-        for p in procs.values():
-            p.wait(timeout=600)
-    finally:
-        for p in procs.values():
-            if p.poll() is None:
-                p.kill()
+    wait_all(procs)
     logs = {name: (tmp_path / f"{name}.log").read_text() for name in procs}
     for name, p in procs.items():
         assert p.returncode == 0, f"{name}: {logs[name][-3000:]}"

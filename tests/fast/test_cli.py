@@ -21,6 +21,17 @@ def test_help_explains_flags_with_defaults():
                  "--batch-size", "--seed", "--run-name", "--results-dir", "--tuner"):
         assert flag in p.stdout
     assert "default: lite" in p.stdout and "pixels" in p.stdout
+    # switches that turn something off are off unless given: no "(default: True)"
+    assert "default: True" not in p.stdout and "default: False" not in p.stdout
+    for switch in ("--no-reference", "--no-prune", "--overwrite"):
+        assert switch in p.stdout
+
+
+def test_version_is_the_installed_packages():
+    from importlib.metadata import version
+
+    p = run("--version")
+    assert p.returncode == 0 and p.stdout.strip() == f"agesearch {version('agesearch')}"
 
 
 def test_missing_data_dir(tmp_path):
