@@ -13,6 +13,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from search.config import RunConfig, int_problem
 from search.errors import NothingDone, UserError
@@ -107,6 +108,12 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _prog() -> str:
+    """How the user called us: ``agesearch`` (the installed command) or ``run_search.py``;
+    both are the same program."""
+    return "agesearch" if Path(sys.argv[0]).name == "agesearch" else "run_search.py"
+
+
 def version() -> str:
     """The installed agesearch's version (pyproject.toml's, once installed)."""
     from importlib.metadata import PackageNotFoundError
@@ -122,7 +129,7 @@ def search_parser() -> argparse.ArgumentParser:
     from search import backends
 
     p = _Parser(
-        prog="run_search.py",
+        prog=_prog(),
         epilog=EXIT_CODES,
         description="Search small, fast age-estimation CNNs on UTKFace-named face images and "
                     "rank them on the Pareto front of validation MAE, parameters and TFLite "
@@ -238,7 +245,7 @@ def _data_flags(p: argparse.ArgumentParser) -> None:
 
 def data_parser() -> argparse.ArgumentParser:
     p = _Parser(
-        prog="run_search.py data",
+        prog=f"{_prog()} data",
         epilog=EXIT_CODES,
         description="Print the data set's account: files found, used, skipped by reason (with "
                     "examples), duplicate images, split sizes and the ages by decade.",
@@ -253,7 +260,7 @@ def export_parser() -> argparse.ArgumentParser:
     from search import export, interpreter
 
     p = _Parser(
-        prog="run_search.py export",
+        prog=f"{_prog()} export",
         epilog=EXIT_CODES,
         description="Convert trials of a finished (or interrupted) run to TFLite, run each file "
                     "in the LiteRT interpreter on the run's test split, check it against the "
@@ -292,7 +299,7 @@ def export_parser() -> argparse.ArgumentParser:
 
 def predict_parser() -> argparse.ArgumentParser:
     p = _Parser(
-        prog="run_search.py predict",
+        prog=f"{_prog()} predict",
         epilog=EXIT_CODES,
         description="Run an exported TFLite file on face images (already cropped, any size; "
                     "resized as in training) and print the age of each, with the MAE when "
@@ -310,7 +317,7 @@ def leaderboard_parser() -> argparse.ArgumentParser:
     from search import pareto, report
 
     p = _Parser(
-        prog="run_search.py leaderboard",
+        prog=f"{_prog()} leaderboard",
         epilog=EXIT_CODES,
         description="Rank the trials of one run, or of several runs merged into one table and "
                     "one plot. Works while a search is still running (it reads the trial "

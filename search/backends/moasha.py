@@ -33,7 +33,9 @@ its rung: tested, saved, told COMPLETE with its values, so every candidate train
 leaderboard and can be exported, with the epochs it had (the ``ep`` column); this trains
 nothing. A worker claims a trial's next rung with a claim file (:func:`search.workers.claim`,
 under ``trials/.claims/``), so no two train it; a rung left by a dead or interrupted worker
-is taken up again from its backup.
+is taken up again from its backup: at once when the worker ran on this host; a worker that
+died on another machine is not detected yet (moasha records no heartbeat for its trials,
+whose paused ones stay RUNNING by design; one of its own is still to do).
 
 ``--trials N`` counts candidates (the reference included); with rungs 1, 3 and 12 a
 candidate costs 2 to 3 epochs on average, so a ``moasha`` search wants a larger N than the

@@ -27,6 +27,16 @@ def test_help_explains_flags_with_defaults():
         assert switch in p.stdout
 
 
+def test_the_installed_command_calls_itself_agesearch():
+    agesearch = Path(sys.executable).parent / "agesearch"
+    if not agesearch.exists():
+        pytest.skip("the agesearch command is not installed in this environment")
+    p = subprocess.run([str(agesearch), "export", "--help"], capture_output=True, text=True,
+                       timeout=300)
+    assert p.returncode == 0 and p.stdout.startswith("usage: agesearch export")
+    assert run("export", "--help").stdout.startswith("usage: run_search.py export")
+
+
 def test_version_is_the_installed_packages():
     from importlib.metadata import version
 
