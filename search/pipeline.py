@@ -69,8 +69,7 @@ def median_baseline(train_ages: np.ndarray, val_ages: np.ndarray,
 def trial_compute(record: TrialRecord, train_images: int) -> float:
     """Training work of a trial so far, in G MAC-images (``--max-compute``): its forward
     multiply-accumulates per image x ``train_images`` x the epochs it trained."""
-    epochs = len(record.history.get("loss", [])) if record.history else record.epochs_run
-    return (record.macs or 0) * train_images * epochs / 1e9
+    return (record.macs or 0) * train_images * record.epochs_run / 1e9
 
 
 def compute_spent(records, train_images: int) -> float:
