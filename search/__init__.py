@@ -1,5 +1,16 @@
 """agesearch: search small, fast age-estimation CNNs and ship them as TensorFlow Lite models.
 
+The public API (:mod:`search.api`, docs/api.md)::
+
+    import search as agesearch
+
+    run = agesearch.search(space="lite", trials=6)       # or search(RunConfig(...))
+    run.best(), run.knee(), run.front(), run.pick(max_kib=100), run.baseline
+    run.to_dataframe()                                    # needs pandas
+    exported = run.export("best")[0]                      # verified TFLite files
+    agesearch.predict_ages(exported.files["float16"], "photos/")
+    agesearch.Run.open("results/<run>")                   # a run folder, finished or not
+
 Layers, data flowing one way (docs/architecture.md): space -> candidate -> trial (in a worker
 process) -> record -> board -> reports / export.
 
@@ -23,10 +34,13 @@ process) -> record -> board -> reports / export.
 - ``search.report``        renderers of the board: terminal, Markdown, CSV/JSON, HTML, plot
 - ``search.export``        ship trials as verified TFLite files (chosen through the board)
 - ``search.files``         atomic file writes
+- ``search.api``           the public API above; ``search.cli`` the command line over it
 """
 
+from search.api import Exported, Predictions, Run, Trial, export_run, load_config, predict_ages, search
 from search.config import RunConfig
-from search.errors import AgeSearchError, UserError
+from search.errors import AgeSearchError, NothingDone, UserError
 
-__all__ = ["AgeSearchError", "RunConfig", "UserError"]
+__all__ = ["AgeSearchError", "Exported", "NothingDone", "Predictions", "Run", "RunConfig", "Trial",
+           "UserError", "export_run", "load_config", "predict_ages", "search"]
 __version__ = "0.1.0"

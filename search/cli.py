@@ -1,10 +1,12 @@
-"""Command line: flags -> a frozen RunConfig -> the pipeline. Nothing else lives here.
+"""Command line: flags -> the Python API (:mod:`search.api`). It owns all console output.
 
-    python run_search.py [search flags]                  run a search (the default command)
+    python run_search.py [search] [flags]                run a search (the default command)
     python run_search.py export RUN_DIR [...]            export trials to TFLite, verified
     python run_search.py predict MODEL.tflite IMAGE ...  ages from an exported file
     python run_search.py leaderboard RUN_DIR [...]       report on runs (finished or running)
     python run_search.py data [--data-dir DIR]           print the data set's account
+
+``agesearch`` (the installed command) is the same program.
 """
 
 from __future__ import annotations
@@ -12,15 +14,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from search.config import RunConfig, int_problem
 from search.errors import NothingDone, UserError
-from search.quiet import load_tensorflow
 from search.trial_process import RECYCLE_AFTER
 
-COMMANDS = ("search", "export", "predict", "leaderboard", "data")
 _D = RunConfig()
 #: What the process's exit status says, for every command.
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -32,6 +33,10 @@ EXIT_CODES = ("Exit status: 0 done; 1 the work failed (no trial finished, nothin
 
 class _Parser(argparse.ArgumentParser):
     """Bad flags end in one line, ``error: --seed: expected ...``, and exit status 2."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.commands: dict[str, _Parser] = {}  # the subcommands' parsers, by name
 
     def error(self, message: str):  # type: ignore[override]
         if message.startswith("argument "):
@@ -125,19 +130,18 @@ def version() -> str:
         return "unknown (not installed: pip install -e .)"
 
 
-def search_parser() -> argparse.ArgumentParser:
+def _search_flags(parser: argparse.ArgumentParser, title: str | None = None) -> None:
+    """The search command's flags (also the top level's: no command means search), in a
+    group of their own when ``title`` is given."""
     from search import backends
 
-    p = _Parser(
-        prog=_prog(),
-        epilog=EXIT_CODES,
-        description="Search small, fast age-estimation CNNs on UTKFace-named face images and "
-                    "rank them on the Pareto front of validation MAE, parameters and TFLite "
-                    "size. Other commands: 'export RUN_DIR', 'predict MODEL.tflite "
-                    "IMAGE_OR_FOLDER', 'leaderboard RUN_DIR' and 'data' (see their --help).",
-        formatter_class=_Formatter,
-    )
-    p.add_argument("--version", action="version", version=f"agesearch {version()}")
+    p = parser.add_argument_group(title) if title else parser
+
+    p.add_argument("--config", default=None, metavar="FILE",
+                   help="search with the settings of a run's config.json (or of its run "
+                        "folder); flags given as well override them. The same --run-name "
+                        "resumes that run: give another to search again; --overwrite is never "
+                        "replayed")
     p.add_argument("--space", default=_D.space,
                    help="search space: a shipped name (spaces/<name>.toml) or a path to a "
                         ".toml file")
@@ -158,7 +162,8 @@ def search_parser() -> argparse.ArgumentParser:
                         "multiply-accumulates per image x training images, every epoch); the "
                         "running one finishes")
     p.add_argument("--no-reference", dest="reference", action="store_false",
-                   help="do not train the space's reference (the seed's recipe) as trial 'ref'")
+                   help="do not train the reference recipe (the space's [reference]) as "
+                        "trial 'ref'")
     p.add_argument("--min-epochs", type=_whole("min_epochs"), default=_D.min_epochs,
                    help="moasha: epochs of the first rung (every candidate trains this long); "
                         "each next rung is 3 times longer, up to --epochs")
@@ -189,8 +194,9 @@ def search_parser() -> argparse.ArgumentParser:
                         "(default: the space's image_size choices, or 64 px)")
     p.add_argument("--batch-size", type=_whole("batch_size"), default=_D.batch_size,
                    help="images per training batch")
-    g = p.add_argument_group("budget of the target phone (checked before training; a "
-                             "candidate over it is recorded as infeasible and never trained)")
+    g = parser.add_argument_group("budget of the target phone (checked before training; a "
+                                  "candidate over it is recorded as infeasible and never "
+                                  "trained)")
     g.add_argument("--max-params", type=_whole("max_params"), default=None, help="parameters, at most")
     g.add_argument("--max-kib", type=_positive_number, default=None,
                    help="size of the --deploy-dtype TFLite file in KiB, at most")
@@ -220,10 +226,10 @@ def search_parser() -> argparse.ArgumentParser:
                         "(postgresql://user:password@host/db) or a journal file path "
                         "(default: RUN_DIR/optuna.journal); start the same command again, "
                         "here or on another machine, to add a worker")
-    return p
 
 
-def _data_flags(p: argparse.ArgumentParser) -> None:
+def _data_flags(p: Any) -> None:
+    """The data set's flags, on a parser or an argument group."""
     p.add_argument("--data-dir", default=_D.data_dir,
                    help="UTKFace images: a folder (any depth) or an archive (.tar.gz, .tgz, "
                         ".tar, .zip; unpacked to the cache once); default: the embedded "
@@ -243,31 +249,14 @@ def _data_flags(p: argparse.ArgumentParser) -> None:
                         "$AGESEARCH_CACHE or ~/.cache/agesearch)")
 
 
-def data_parser() -> argparse.ArgumentParser:
-    p = _Parser(
-        prog=f"{_prog()} data",
-        epilog=EXIT_CODES,
-        description="Print the data set's account: files found, used, skipped by reason (with "
-                    "examples), duplicate images, split sizes and the ages by decade.",
-        formatter_class=_Formatter,
-    )
+def _data_command(p: argparse.ArgumentParser) -> None:
     _data_flags(p)
     p.add_argument("--json", action="store_true", help="print the account as JSON instead")
-    return p
 
 
-def export_parser() -> argparse.ArgumentParser:
+def _export_command(p: argparse.ArgumentParser) -> None:
     from search import export, interpreter
 
-    p = _Parser(
-        prog=f"{_prog()} export",
-        epilog=EXIT_CODES,
-        description="Convert trials of a finished (or interrupted) run to TFLite, run each file "
-                    "in the LiteRT interpreter on the run's test split, check it against the "
-                    "Keras model, time it, and write model_card.json beside the files in "
-                    "RUN_DIR/export/trial_<id>/.",
-        formatter_class=_Formatter,
-    )
     p.add_argument("run_dir", help="the run folder, e.g. results/lite-20260101-120000")
     p.add_argument("--trial", default=None,
                    help="'best' (lowest validation MAE on the Pareto front), 'knee' (the "
@@ -294,37 +283,18 @@ def export_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None,
                    help="folder to write trial_<id>/ into (default: RUN_DIR/export); for a run "
                         "folder that cannot be written")
-    return p
 
 
-def predict_parser() -> argparse.ArgumentParser:
-    p = _Parser(
-        prog=f"{_prog()} predict",
-        epilog=EXIT_CODES,
-        description="Run an exported TFLite file on face images (already cropped, any size; "
-                    "resized as in training) and print the age of each, with the MAE when "
-                    "file names carry UTKFace labels.",
-        formatter_class=_Formatter,
-    )
-    p.add_argument("model", help="a .tflite file written by 'run_search.py export'")
+def _predict_command(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help=f"a .tflite file written by '{_prog()} export'")
     p.add_argument("images", nargs="+", metavar="IMAGE_OR_FOLDER",
                    help="JPEG files, or folders searched at any depth for .jpg/.jpeg files")
     p.add_argument("--threads", type=_positive_int, default=1, help="interpreter threads")
-    return p
 
 
-def leaderboard_parser() -> argparse.ArgumentParser:
+def _leaderboard_command(p: argparse.ArgumentParser) -> None:
     from search import pareto, report
 
-    p = _Parser(
-        prog=f"{_prog()} leaderboard",
-        epilog=EXIT_CODES,
-        description="Rank the trials of one run, or of several runs merged into one table and "
-                    "one plot. Works while a search is still running (it reads the trial "
-                    "records). With --out, also writes leaderboard.md, .csv, .json, pareto.png "
-                    "and report.html into a folder.",
-        formatter_class=_Formatter,
-    )
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
                    help="run folder(s), e.g. results/lite-20260101-120000")
     p.add_argument("--format", default="table", dest="fmt",
@@ -341,10 +311,80 @@ def leaderboard_parser() -> argparse.ArgumentParser:
                    help="budget: host latency at most this many milliseconds")
     p.add_argument("--max-params", type=_positive_number, default=None,
                    help="budget: at most this many parameters")
+    p.add_argument("--rank-anyway", action="store_true",
+                   help="merge and rank runs whose data, resolution or split differ (refused "
+                        "unless given: their MAEs do not compare)")
     p.add_argument("--out", default=None,
                    help="also write every report file into this folder (give the run folder "
                         "to refresh its reports)")
+
+
+#: Each command: (one line for the command list, what its --help says, its flags).
+COMMANDS: dict[str, tuple[str, str, Callable[[argparse.ArgumentParser], None]]] = {
+    "search": (
+        "run or resume a search (the default: no command means search)",
+        "Search small, fast age-estimation CNNs on UTKFace-named face images and rank them on "
+        "the Pareto front of validation MAE, parameters and TFLite size. The same command "
+        "with the same --run-name resumes a run.",
+        _search_flags),
+    "export": (
+        "export trials of a run to TFLite, verified against Keras",
+        "Convert trials of a finished (or interrupted) run to TFLite, run each file in the "
+        "LiteRT interpreter on the run's test split, check it against the Keras model, time "
+        "it, and write model_card.json beside the files in RUN_DIR/export/trial_<id>/.",
+        _export_command),
+    "predict": (
+        "ages of face images from an exported .tflite file",
+        "Run an exported TFLite file on face images (already cropped, any size; resized as in "
+        "training) and print the age of each, with the MAE when file names carry UTKFace "
+        "labels.",
+        _predict_command),
+    "leaderboard": (
+        "rank the trials of one or more runs; write the reports",
+        "Rank the trials of one run, or of several runs merged into one table and one plot. "
+        "Works while a search is still running (it reads the trial records). With --out, "
+        "also writes leaderboard.md, .csv, .json, pareto.png and report.html into a folder.",
+        _leaderboard_command),
+    "data": (
+        "the data set's account, without a search",
+        "Print the data set's account: files found, used, skipped by reason (with examples), "
+        "duplicate images, split sizes and the ages by decade.",
+        _data_command),
+}
+
+
+def build_parser() -> _Parser:
+    """The whole command line: the commands as argparse subcommands, and the search's flags
+    at the top level too, since no command means search (``run_search.py --space lite``)."""
+    prog = _prog()
+    p = _Parser(
+        prog=prog, usage=f"{prog} [COMMAND] [flags]", epilog=EXIT_CODES,
+        formatter_class=_Formatter,
+        description="Search small, fast age-estimation CNNs on UTKFace face images, rank them "
+                    "on the Pareto front of validation MAE, parameters and TFLite size, and "
+                    "export the chosen one as verified TFLite files. 'agesearch' (installed "
+                    "by pip install -e .) and 'python run_search.py' are the same program. "
+                    f"Each command has its own --help ({prog} export --help); with no "
+                    "command, the search runs, with the flags below.")
+    p.add_argument("--version", action="version", version=f"agesearch {version()}")
+    commands = p.add_subparsers(title="commands", dest="command", metavar="COMMAND",
+                                prog=prog, parser_class=_Parser)
+    for name, (line, description, add_flags) in COMMANDS.items():
+        p.commands[name] = commands.add_parser(name, help=line, description=description,
+                                               epilog=EXIT_CODES, formatter_class=_Formatter)
+        add_flags(p.commands[name])
+    _search_flags(p, "search flags (the default command; also after 'search')")
     return p
+
+
+def search_parser() -> _Parser:
+    """The search's parser: the top level, where no command means search."""
+    return build_parser()
+
+
+def command_parser(command: str) -> _Parser:
+    """The parser of one command of :data:`COMMANDS` (``run_search.py COMMAND ...``)."""
+    return build_parser().commands[command]
 
 
 def _console():
@@ -354,73 +394,104 @@ def _console():
     return Console(width=None if sys.stdout.isatty() else 160)
 
 
+def _settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The parsed flags that are RunConfig fields."""
+    return {k: v for k, v in vars(args).items() if k not in ("command", "config", "json")}
+
+
+def _replayed(parser: _Parser, args: argparse.Namespace, argv: list[str]
+              ) -> argparse.Namespace:
+    """``--config FILE``: the file's settings become the defaults, the flags given win."""
+    from search import api
+
+    values = api.load_config(args.config).to_dict()
+    (parser.commands["search"] if args.command == "search" else parser).set_defaults(**values)
+    return parser.parse_args(argv)
+
+
+def _search(args: argparse.Namespace) -> int:
+    from search import api
+
+    run = api.search(RunConfig(**_settings(args)), console=_console())
+    counts = run.counts
+    if not counts.get("complete"):
+        why = ", ".join(f"{n} {status}" for status, n in counts.items() if n) or "none ran"
+        raise NothingDone(f"no trial finished ({why}); the leaderboard above gives each "
+                          "trial's reason")
+    return EXIT_OK
+
+
+def _export(args: argparse.Namespace) -> int:
+    from search import api
+
+    exported = api.export_run(
+        args.run_dir, args.trial, quantize=args.quantize, samples=args.samples,
+        max_kib=args.max_kib, max_latency_ms=args.max_latency_ms,
+        calibration_images=args.calibration_images, latency_runs=args.latency_runs,
+        out_dir=args.out, console=_console())
+    return EXIT_OK if all(e.verified for e in exported) else EXIT_FAILED
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from search import api
+
+    api.predict_ages(args.model, args.images, threads=args.threads, console=_console())
+    return EXIT_OK
+
+
+def _leaderboard(args: argparse.Namespace) -> int:
+    from search import report
+    from search.budget import Budget
+
+    budget = Budget(max_kib=args.max_kib, max_latency_ms=args.max_latency_ms,
+                    max_params=args.max_params)
+    report.show(args.run_dirs, fmt=args.fmt, sort=args.sort, objectives=args.objectives,
+                budget=budget, out_dir=args.out,
+                console=_console() if args.fmt == "table" else None,
+                rank_anyway=args.rank_anyway)
+    return EXIT_OK
+
+
 def _data(args: argparse.Namespace) -> int:
     import json
 
     from search import data
     from search.data_report import print_account
 
-    opts = {k: v for k, v in vars(args).items() if k != "json"}
-    account = data.load(RunConfig(**opts)).account.to_dict()
+    account = data.load(RunConfig(**_settings(args))).account.to_dict()
     if args.json:
         print(json.dumps(account, indent=2))
     else:
         print_account(account, _console())
-    return 0
+    return EXIT_OK
+
+
+def parse(argv: Sequence[str]) -> tuple[str, argparse.Namespace]:
+    """The command (``search`` when none is given) and its flags; ``--config FILE``'s settings
+    under the flags given. Bad flags exit (status 2, one line); a bad config file raises
+    :class:`UserError`."""
+    argv = list(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    command = args.command or "search"
+    if args.command is not None and argv[0] != args.command:
+        parser.error(f"the command comes first: {parser.prog} {command} [flags], got "
+                     f"{' '.join(argv[:argv.index(command)])} before it")
+    if command == "search" and args.config is not None:
+        args = _replayed(parser, args, argv)
+    return command, args
+
+
+_RUN = {"search": _search, "export": _export, "predict": _predict,
+        "leaderboard": _leaderboard, "data": _data}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's C++ chatter out
     argv = list(sys.argv[1:] if argv is None else argv)
-    command = argv.pop(0) if argv and argv[0] in COMMANDS else "search"
     try:
-        if command == "export":
-            args = export_parser().parse_args(argv)
-            console = _console()
-            from search import export  # loads TensorFlow once the run's files are checked
-
-            cards = export.export(
-                args.run_dir, trial=args.trial, quantize=export.parse_quantize(args.quantize),
-                samples=args.samples, max_kib=args.max_kib, max_latency_ms=args.max_latency_ms,
-                calibration_images=args.calibration_images, latency_runs=args.latency_runs,
-                console=console, out_dir=args.out)
-            return EXIT_OK if all(c["verified"] for c in cards) else EXIT_FAILED
-        if command == "data":
-            args = data_parser().parse_args(argv)
-            return _data(args)
-        if command == "leaderboard":
-            args = leaderboard_parser().parse_args(argv)
-            from search import report
-            from search.budget import Budget
-
-            budget = Budget(max_kib=args.max_kib, max_latency_ms=args.max_latency_ms,
-                                   max_params=args.max_params)
-            report.show(args.run_dirs, fmt=args.fmt, sort=args.sort, objectives=args.objectives,
-                        budget=budget, out_dir=args.out,
-                        console=_console() if args.fmt == "table" else None)
-            return EXIT_OK
-        if command == "predict":
-            args = predict_parser().parse_args(argv)
-            console = _console()
-            load_tensorflow()
-            from search import predict
-
-            predict.predict(args.model, args.images, threads=args.threads, console=console)
-            return EXIT_OK
-        args = search_parser().parse_args(argv)
-        cfg = RunConfig(**vars(args))
-        console = _console()
-        from search import backends, pipeline
-
-        if cfg.tuner not in backends.OPTUNA_TUNERS:
-            load_tensorflow()  # KerasTuner imports it: quietly, once
-        board = pipeline.run(cfg, console=console)
-        counts = board["counts"]
-        if not counts["complete"]:
-            why = ", ".join(f"{n} {status}" for status, n in counts.items() if n) or "none ran"
-            raise NothingDone(f"no trial finished ({why}); the leaderboard above gives each "
-                              "trial's reason")
-        return EXIT_OK
+        command, args = parse(argv)
+        return _RUN[command](args)
     except UserError as e:
         print(f"error: {_one_line(e)}", file=sys.stderr)
         return EXIT_BAD_INPUT

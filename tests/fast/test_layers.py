@@ -31,7 +31,11 @@ def imports(path: Path, known: set[str]) -> set[str]:
         if isinstance(node, ast.Import):
             names = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module:
-            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            subs = [f"{node.module}.{a.name}" for a in node.names]
+            # "from search import pareto" imports the module search.pareto; it reads the
+            # package's own code (search/__init__.py, the API's facade) only when it imports
+            # a name defined there ("from search import RunConfig")
+            names = subs if all(s in known for s in subs) else [node.module] + subs
         else:
             continue
         out |= {n for n in names if n in known}
