@@ -8,7 +8,8 @@ baseline. The leaderboard (:mod:`search.report`) shows a board and export
 (:mod:`search.export`) chooses from one: nothing else decides which trial is best.
 
 Every choice among trials breaks ties the same way (:func:`choice_key`): lowest validation
-MAE, then fewest parameters, then the earlier run, then the trial id. Pure: no Keras, no
+MAE, then fewest parameters, then the earlier run, then the trial id; the leaderboard lists
+them by rank, then in that order (:func:`pareto_order`). Pure: no Keras, no
 files; the maths is :mod:`search.pareto`'s.
 """
 
@@ -90,6 +91,17 @@ def choice_key(s: Standing) -> tuple[Any, ...]:
     """Order of preference among trials: lowest validation MAE, fewest parameters, earlier
     run, trial id."""
     return (s.record.val_mae, s.record.params or 0, s.run, s.record.trial_id)
+
+
+def pareto_order(s: Standing) -> tuple[Any, ...]:
+    """How the leaderboard lists trials by Pareto standing: rank first (unranked last), then
+    within a rank the order of preference of :func:`choice_key` (lowest validation MAE,
+    fewest parameters, earlier run, trial id), so the front reads from its most accurate
+    member to its cheapest and a 13 y model never sits second for being an extreme."""
+    mae = s.record.val_mae
+    known = mae is not None and math.isfinite(mae)
+    return (s.rank if s.rank is not None else math.inf, not known, mae if known else 0.0,
+            s.record.params or 0, s.run, s.record.trial_id)
 
 
 def _preferred(standings: Iterable[Standing]) -> list[Standing]:

@@ -9,6 +9,7 @@ only place that decides where files go (``<results>/<run>/``):
     baseline.json      the median-age baseline (years), so reports can be read mid-search
     trials/<id>/       record.json, model.keras, checkpoints, TensorBoard logs, the epoch backup
     optuna.journal     the Optuna study (tpe, nsga2; unless --storage names another)
+    progress.jsonl     when search processes worked on the run (the display's elapsed time)
     tuner/             KerasTuner's oracle state (random, bayesian, hyperband)
     leaderboard.json, leaderboard.md, leaderboard.csv, pareto.png, report.html
                        the reports, written when the search ends (search.report)
@@ -255,7 +256,9 @@ def run(cfg: RunConfig, console=None, *, trial_target: str | None = None) -> dic
             # the rungs like any other (search.backends.moasha)
             tuner_trials = cfg.trials - (0 if cfg.tuner in backends.MULTI_FIDELITY
                                          else _reference(cfg, space, run_dir, objective))
-            if tuner_trials > 0:
+            # An Optuna study holds the reference too (search.backends.optuna), even when
+            # it is the run's only trial.
+            if tuner_trials > 0 or cfg.tuner in backends.OPTUNA_TUNERS:
                 backend = registry.get(cfg.tuner)
                 backend(space, objective, cfg.replace(trials=tuner_trials), run_dir)
         except BudgetTooTight as e:  # keep what finished: rank and report it, then say why

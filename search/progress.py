@@ -11,11 +11,22 @@ Counts come from the run folder, so other workers' trials are included: *done* a
 recorded trials that count towards ``--trials`` (complete, pruned, failed), *running* the
 trial folders without a record yet (a worker's trial in progress, or one left by a killed
 worker that the next run resumes), and *left* what remains of ``--trials``.
+
+The figures tell the truth between events too: on a terminal the elapsed time and the
+estimate of the time left are computed at every redraw (ten a second), not when a trial
+ends. Both survive restarts: the elapsed time is the time any search process has worked on
+the run, from ``progress.jsonl`` in the run folder (one line per process and moment: when
+it started and when it was last seen, :class:`RunClock`), and the estimate starts from the
+durations the run's records hold. In a log, a long trial prints a line after an epoch when
+:data:`LOG_EVERY` seconds have passed since the last line, so a log never falls silent for
+a whole trial.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -23,6 +34,11 @@ from typing import Any
 
 from search.memory import rss_mib
 from search.records import COMPLETE, INFEASIBLE, PRUNED, TrialRecord
+
+#: Seconds of silence after which a log gets a line at an epoch's end.
+LOG_EVERY = 30.0
+#: The run's working time, across search processes and restarts (see :class:`RunClock`).
+CLOCK_FILE = "progress.jsonl"
 
 
 def clock(seconds: float | None) -> str:
@@ -42,7 +58,7 @@ def scan(run_dir: Path) -> tuple[int, int, float | None]:
     if not trials.is_dir():
         return 0, 0, None
     for d in trials.iterdir():
-        if not d.is_dir():
+        if not d.is_dir() or d.name.startswith("."):  # .claims: the workers' claim files
             continue
         path = d / "record.json"
         if not path.exists():
@@ -61,15 +77,102 @@ def scan(run_dir: Path) -> tuple[int, int, float | None]:
     return done, running, best
 
 
-def eta(seconds_per_trial: list[float], left: int, running: int) -> float | None:
-    """Seconds left: the mean trial time of this worker x trials left, spread over the
-    workers now running (at least one); None before any trial has finished."""
+def eta(seconds_per_trial: list[float], left: int, running: int,
+        current: float | None = None) -> float | None:
+    """Seconds left: the mean trial time x trials left, spread over the workers now running
+    (at least one), less ``current`` (seconds this worker's trial has run, up to one mean
+    trial); None before any trial's duration is known."""
     if left <= 0:
         return 0.0
     if not seconds_per_trial:
         return None
     mean = sum(seconds_per_trial) / len(seconds_per_trial)
-    return mean * left / max(1, running)
+    spent = min(mean, current) if current else 0.0
+    return max(0.0, (mean * left - spent) / max(1, running))
+
+
+def union_seconds(spans: list[tuple[float, float]]) -> float:
+    """Seconds covered by the (start, end) spans together (overlaps counted once)."""
+    total, reach = 0.0, -math.inf
+    for start, end in sorted(spans):
+        if end <= reach:
+            continue
+        total += end - max(start, reach)
+        reach = end
+    return total
+
+
+class RunClock:
+    """The time search processes have worked on a run, across restarts and workers.
+
+    Each process appends to ``<run>/progress.jsonl`` a line ``{"session", "start", "seen"}``
+    (wall-clock seconds) when it starts, at most every :data:`BEAT` seconds while it works
+    and when it stops; a process killed outright loses at most one beat. :meth:`elapsed`:
+    the union of every session's span, this one's up to now. A line that cannot be read (a
+    power cut in the middle of a write) is skipped."""
+
+    BEAT = 10.0
+
+    #: Lines past which a starting session rewrites the file with one line per session.
+    COMPACT = 2000
+
+    def __init__(self, run_dir: Path):
+        self.path = Path(run_dir) / CLOCK_FILE
+        self.start = time.time()
+        self.session = f"{os.uname().nodename}:{os.getpid()}:{self.start:.3f}"
+        self.earlier = self._read()
+        self._written = 0.0
+
+    def _read(self) -> list[tuple[float, float]]:
+        spans: dict[str, tuple[float, float]] = {}
+        try:
+            lines = self.path.read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            return []
+        out = self._spans(lines, spans)
+        if len(lines) > self.COMPACT:  # a long run: one line per session is enough
+            from search.files import write_atomic
+
+            try:
+                write_atomic(self.path, "".join(
+                    json.dumps({"session": k, "start": a, "seen": b}) + "\n"
+                    for k, (a, b) in spans.items()))
+            except OSError:
+                pass
+        return out
+
+    @staticmethod
+    def _spans(lines: list[str], spans: dict[str, tuple[float, float]]
+               ) -> list[tuple[float, float]]:
+        """Each session's (start, last seen) in ``lines``, gathered into ``spans``."""
+        for line in lines:
+            try:
+                d = json.loads(line)
+                start, seen = float(d["start"]), float(d["seen"])
+                key = str(d["session"])
+            except (ValueError, TypeError, KeyError):
+                continue
+            if math.isfinite(start) and math.isfinite(seen) and seen >= start:
+                old = spans.get(key)
+                spans[key] = (start, max(seen, old[1] if old else seen))
+        return list(spans.values())
+
+    def beat(self, force: bool = False) -> None:
+        """Record that this session is working now (at most every BEAT seconds)."""
+        now = time.time()
+        if not force and now - self._written < self.BEAT:
+            return
+        self._written = now
+        line = json.dumps({"session": self.session, "start": self.start, "seen": now})
+        try:
+            with open(self.path, "a", encoding="utf-8") as f:  # one short append: whole lines
+                f.write(line + "\n")
+        except OSError:
+            pass  # a clock, never a reason to stop a search
+
+    def elapsed(self) -> float:
+        """Seconds any search process has worked on the run, this one included."""
+        return union_seconds([*self.earlier, (self.start, time.time())])
 
 
 class SearchProgress:
@@ -82,27 +185,41 @@ class SearchProgress:
         self.console = console
         self.total, self.epochs, self.run_dir = total, epochs, Path(run_dir)
         self.live = console.is_terminal if live is None else live
+        self.clock: RunClock | None = None
         self.t0 = time.monotonic()
         self.durations: list[float] = []
+        self.recorded: list[float] = []  # durations of the run's earlier trials (records)
         self._trial_t0: float | None = None
+        self._trial: str | None = None
         self._progress = None
         self._search_task = self._trial_task = None
         self.done, self.running, self.best = 0, 0, None
         self._last_logs: dict[str, float] = {}
+        self._last_line = time.monotonic()
 
     # -- lifetime ----------------------------------------------------------------------
 
     def __enter__(self) -> SearchProgress:
         self.t0 = time.monotonic()
+        self.clock = RunClock(self.run_dir)
+        self.clock.beat(force=True)
+        self.recorded = recorded_durations(self.run_dir)
         self._refresh_counts()
         if self.live:
-            from rich.progress import BarColumn, Progress, TextColumn
+            from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn
+            from rich.text import Text
+
+            class Info(ProgressColumn):
+                """A task's figures, computed at every redraw when they are a function."""
+
+                def render(self, task) -> Text:
+                    info = task.fields.get("info", "")
+                    return Text(info() if callable(info) else str(info))
 
             self._progress = Progress(TextColumn("{task.description}"), BarColumn(bar_width=24),
-                                      TextColumn("{task.fields[info]}"),
-                                      console=self.console, transient=True)
+                                      Info(), console=self.console, transient=True)
             self._search_task = self._progress.add_task("search", total=self.total,
-                                                        info=self.summary())
+                                                        info=self.summary)
             self._trial_task = self._progress.add_task("trial", total=self.epochs,
                                                        info="", visible=False)
             self._progress.start()
@@ -112,6 +229,12 @@ class SearchProgress:
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
+        if self.clock is not None:
+            self.clock.beat(force=True)
+
+    def elapsed(self) -> float:
+        """Seconds the run has been worked on, earlier sessions included (:class:`RunClock`)."""
+        return self.clock.elapsed() if self.clock is not None else time.monotonic() - self.t0
 
     # -- what the pipeline reports -----------------------------------------------------
 
@@ -120,16 +243,19 @@ class SearchProgress:
         (the last: this process's resident memory)."""
         left = max(0, self.total - self.done - self.running)
         best = "-" if self.best is None else f"{self.best:.2f} y"
-        remaining = eta(self.durations, left + self.running, max(1, self.running))
+        current = None if self._trial_t0 is None else time.monotonic() - self._trial_t0
+        remaining = eta(self.durations or self.recorded, left + self.running,
+                        max(1, self.running), current)
         rss = rss_mib()
         return (f"{self.done}/{self.total} done, {self.running} running, {left} left, best "
-                f"{best}, {clock(time.monotonic() - self.t0)} elapsed, ~{clock(remaining)} left"
+                f"{best}, {clock(self.elapsed())} elapsed, ~{clock(remaining)} left"
                 + ("" if rss is None else f", {rss:.0f} MiB"))
 
     def trial_started(self, trial_id: str, values: Mapping[str, Any]) -> None:
         from search.report import summarise_values
 
         self._trial_t0 = time.monotonic()
+        self._trial = trial_id
         self.print(f"trial {trial_id}: {summarise_values(values)}")
         self._refresh_counts()
         if not (self.run_dir / "trials" / trial_id).is_dir():
@@ -143,7 +269,9 @@ class SearchProgress:
     def trial_finished(self, record: TrialRecord) -> None:
         if self._trial_t0 is not None and record.status != INFEASIBLE:
             self.durations.append(time.monotonic() - self._trial_t0)
-        self._trial_t0 = None
+        self._trial_t0 = self._trial = None
+        if self.clock is not None:
+            self.clock.beat()
         self._refresh_counts()
         mae = "-" if record.val_mae is None else f"{record.val_mae:.2f} y"
         epochs = (f"{record.epochs_run} epochs in {record.train_seconds:.0f} s"
@@ -166,6 +294,7 @@ class SearchProgress:
     def print(self, text: str) -> None:
         # In a log, one line per event whatever its length (nothing to re-join when reading).
         self.console.print(text, highlight=False, markup=False, soft_wrap=not self.live)
+        self._last_line = time.monotonic()
 
     # -- per epoch -----------------------------------------------------------------------
 
@@ -192,10 +321,17 @@ class SearchProgress:
     def epoch_end(self, record: TrialRecord, epoch: int, epochs: int,
                   logs: Mapping[str, float]) -> None:
         self._last_logs = dict(logs)
+        if self.clock is not None:
+            self.clock.beat()
         if self._progress is not None:
             self._progress.update(self._trial_task, completed=epoch + 1,
                                   info=self._trial_info(epoch + 1, epochs, record))
             self._update_search()
+        elif time.monotonic() - self._last_line >= LOG_EVERY:  # a log: not silent for long
+            took = ("" if self._trial_t0 is None
+                    else f", {clock(time.monotonic() - self._trial_t0)} in the trial")
+            self.print(f"trial {record.trial_id}: {self._trial_info(epoch + 1, epochs, record)}"
+                       f"{took} [{self.summary()}]")
 
     def _trial_info(self, epoch: int, epochs: int, record: TrialRecord) -> str:
         logs = self._last_logs if epoch > 0 else {}
@@ -210,7 +346,22 @@ class SearchProgress:
 
     def _update_search(self) -> None:
         if self._progress is not None:
-            self._progress.update(self._search_task, completed=self.done, info=self.summary())
+            self._progress.update(self._search_task, completed=self.done, info=self.summary)
+
+
+def recorded_durations(run_dir: Path) -> list[float]:
+    """Seconds each finished trial of a run took to train and measure, from its records:
+    the estimate of the time left before this session has timed a trial of its own."""
+    out = []
+    for path in (Path(run_dir) / "trials").glob("*/record.json"):
+        try:
+            r = TrialRecord.load(path)
+        except (OSError, ValueError, TypeError):
+            continue
+        seconds = (r.train_seconds or 0.0) + (r.cost_seconds or 0.0)
+        if r.status != INFEASIBLE and seconds > 0:
+            out.append(seconds)
+    return out
 
 
 def epoch_callback():

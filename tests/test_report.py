@@ -40,8 +40,8 @@ def test_board_marks_front_best_knee_and_reference(make_run):
     assert rows["03"]["pareto_rank"] == 2 and rows["ref"]["pareto_rank"] == 3
     for tid in ("04", "05", "06"):  # not complete: never ranked
         assert rows[tid]["pareto_rank"] is None and not rows[tid]["on_front"]
-    # Pareto order: rank, then crowding (extremes first), then MAE; unfinished last.
-    assert ids(b)[0] == "00" and ids(b)[3:] == ["03", "ref", "06", "04", "05"]
+    # Pareto order: rank, then MAE (search.board.pareto_order); unfinished last.
+    assert ids(b) == ["00", "02", "01", "03", "ref", "06", "04", "05"]
     assert rows["00"]["crowding_distance"] is None  # an extreme: infinite
     assert rows["02"]["crowding_distance"] == pytest.approx(
         pareto.crowding_distance([[5.1, 40_000, 90_000 / 1024], [8.2, 1500, 9_000 / 1024],
@@ -49,7 +49,7 @@ def test_board_marks_front_best_knee_and_reference(make_run):
     out = terminal(b)
     assert "Leaderboard: lite-a" in out and "1 *" in out
     assert "Best MAE on the front: trial 00" in out and "Knee" in out
-    assert "Reference (the seed's recipe): trial ref" in out
+    assert "Reference (the reference recipe): trial ref" in out
     assert "trial 04 infeasible: 5 pooled blocks" in out
 
 
@@ -368,11 +368,52 @@ def test_each_rendering_depends_on_the_shared_modules_only():
 
     folder = Path(search.report.__file__).parent
     renderers = {"terminal", "markdown", "tables", "html", "plot"}
-    shared = {"search.report.common", "search.report.text"}
-    for name in (*renderers, "common", "text"):
+    # svg: the page's charts; importance: which hyperparameters mattered (pure numbers)
+    shared = {"search.report.common", "search.report.text", "search.report.svg",
+              "search.report.importance"}
+    for name in (*renderers, "common", "text", "svg", "importance"):
         tree = ast.parse((folder / f"{name}.py").read_text())
         used = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
         used |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
         ours = {m for m in used if m.startswith("search.report")}
-        allowed = shared if name in renderers else {"search.report.text"}
+        allowed = (shared if name in renderers else {"search.report.common", "search.report.text"}
+                   if name == "svg" else {"search.report.text"})
         assert ours <= allowed - {f"search.report.{name}"}, (name, ours)
+
+
+def test_runs_on_other_data_resolution_or_split_are_ranked_only_when_asked(make_run, capsys):
+    from search.files import write_json_atomic
+
+    big = make_run("big", sample_records())
+    small = make_run("small", sample_records(shift=-1.0)[:4], image_size=32)
+    write_json_atomic(small / "dataset.json", {
+        "source": "synthetic", "found": 200, "used": 200, "skipped_total": 0,
+        "skipped": {}, "splits": {"train": 140, "val": 30, "test": 30}})
+    with pytest.raises(UserError) as err:
+        report.show([big, small], fmt="json")
+    msg = str(err.value)
+    assert "\n" not in msg and msg.startswith("these runs differ in data (big: synthetic, "
+                                              "2,400 images; small: synthetic, 200 images)")
+    assert "resolution (big: 64 px; small: 32 px)" in msg
+    assert "split (big: train 1,680 / val 360 / test 360; small: train 140" in msg
+    assert msg.endswith("rank them anyway with --rank-anyway")
+    assert capsys.readouterr().out == ""  # nothing ranked
+
+    b = report.show([big, small], fmt="json", rank_anyway=True)
+    assert b["summary"]["headline"][0].startswith(
+        "Warning: ranked together as asked (--rank-anyway), although these runs differ in "
+        "data (big: synthetic, 2,400 images;")
+    assert "Warning: ranked together" in capsys.readouterr().out
+    assert b["best_run"] == "small"
+
+
+def test_the_same_images_split_otherwise_is_another_split(make_run):
+    from search.files import write_json_atomic
+
+    a, c = make_run("a", sample_records()), make_run("c", sample_records())
+    assert report.differences([report.load_run(a), report.load_run(c)], ["a", "c"]) == []
+    write_json_atomic(a / "run.json", {"data": "3f2a9c0d11aa22bb"})
+    write_json_atomic(c / "run.json", {"data": "9c1d00ee33ff4455"})
+    with pytest.raises(UserError, match=r"differ in split \(a: train 1,680 / val 360 / test "
+                                        r"360, fingerprint 3f2a9c0d; c: .*fingerprint 9c1d00ee\)"):
+        board_of(a, c)

@@ -175,6 +175,15 @@ def test_kill_9_mid_trial_then_restart_resumes_it_from_its_backup(tmp_path, face
     assert resumed.status == COMPLETE and resumed.resumed_from_epoch >= 2, resumed.reason
     assert resumed.epochs_run == 12
     assert f"trial {killed}: resumed after epoch {resumed.resumed_from_epoch}" in done.stdout
+    if tuner == "tpe":  # the study: the killed trial adopted, not failed and copied
+        import optuna
+        from optuna.trial import TrialState
+
+        from search.backends import optuna as ob
+
+        study = optuna.load_study(study_name="k", storage=ob.storage_for(None, run_dir))
+        assert [t.state for t in study.get_trials()] == [TrialState.COMPLETE] * 2
+        assert sorted(ob.folder_name(t.number) for t in study.get_trials()) == sorted(after)
 
 
 def test_max_minutes_lets_the_running_trial_finish_and_starts_no_other(tiny_cfg, monkeypatch):
@@ -183,7 +192,8 @@ def test_max_minutes_lets_the_running_trial_finish_and_starts_no_other(tiny_cfg,
 
     from rich.console import Console
 
-    clock = iter([1000.0, 1000.0, 1061.0, 1061.0, 1061.0])  # the deadline, trial 1, trial 2...
+    # the deadline; trial 1: the search's check before it asks, the objective's; trial 2...
+    clock = iter([1000.0, 1000.0, 1000.0, 1061.0, 1061.0, 1061.0])
     monkeypatch.setattr(pipeline, "time", types.SimpleNamespace(time=lambda: next(clock)))
     cfg = tiny_cfg.replace(trials=3, epochs=1, reference=False, run_name="clock",
                            max_minutes=1.0)

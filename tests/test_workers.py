@@ -82,39 +82,41 @@ def test_storage_is_refused_for_kerastuner_tuners(tmp_path):
         registry.get("random")(None, None, cfg, tmp_path)
 
 
-def test_a_dead_workers_trial_is_failed_and_run_again_once(tmp_path, monkeypatch):
-    """recover_stale: a RUNNING trial of a dead worker on this host is told FAIL and its
-    values enqueued under its folder, once; a live worker's trial is left alone; a trial
-    another worker failed first (after this one read it RUNNING) is left to that worker."""
+def test_a_dead_workers_trial_is_adopted_once_and_never_failed(tmp_path):
+    """A RUNNING trial whose worker on this host is gone (killed, or stopped by Ctrl-C) is
+    adopted by the next worker: the same trial, number and values, no FAIL and no copy; a
+    live worker's trial is left alone; two workers never adopt the same one."""
     import optuna
 
     from search.backends import optuna as ob
     from search.config import RunConfig
 
-    (tmp_path / "r").mkdir()
-    study = ob.open_study(RunConfig(results_dir=str(tmp_path), run_name="r"), tmp_path / "r")
+    run_dir = tmp_path / "r"
+    run_dir.mkdir()
+    storage = ob.storage_for(None, run_dir)
+    study = ob.open_study(RunConfig(results_dir=str(tmp_path), run_name="r"), run_dir,
+                          storage=storage)
+    study_id = storage.get_study_id_from_name("r")
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     gone = f"{workers.worker_id().rsplit(':', 1)[0]}:{dead.pid}"
     stale = study.ask()
-    stale.suggest_int("blocks", 2, 5)
+    blocks = stale.suggest_int("blocks", 2, 5)
     stale.set_user_attr(ob.TRIAL_ID, "000")
     stale.set_user_attr(ob.WORKER, gone)
     host = gone.rsplit(":", 1)[0]
     study.ask().set_user_attr(ob.WORKER, f"{host}:{os.getppid()}")  # a live worker
-    assert ob.recover_stale(study) == ["000"]
-    trials = study.get_trials()
-    assert [t.state for t in trials] == [optuna.trial.TrialState.FAIL,
-                                         optuna.trial.TrialState.RUNNING,
-                                         optuna.trial.TrialState.WAITING]
-    assert trials[2].user_attrs == {ob.TRIAL_ID: "000", ob.RETRY_OF: 0}
-    assert ob.recover_stale(study) == []  # once
+    assert [t.number for t in ob.orphans(study)] == [0]
+    trial, claim = ob._adopt(study, storage, study_id, run_dir)
+    assert trial.number == 0 and trial.suggest_int("blocks", 2, 5) == blocks
+    assert trial.user_attrs[ob.WORKER] == workers.worker_id()
+    trial.set_user_attr(ob.WORKER, f"{host}:{os.getppid()}")  # as if a live worker held it
+    assert ob.orphans(study) == []
+    study.tell(trial, [1.0, 2.0, 3.0])
+    workers.release(claim)
+    assert ob._adopt(study, storage, study_id, run_dir) == (None, None)
+    assert [t.state for t in study.get_trials()] == [optuna.trial.TrialState.COMPLETE,
+                                                     optuna.trial.TrialState.RUNNING]
+    assert ob.recover_stale(study) == []  # no heartbeat on a journal: nothing failed
 
-    raced = study.ask()  # the waiting trial, run by a worker that dies too
-    raced.set_user_attr(ob.WORKER, gone)
-    seen = study.get_trials(deepcopy=False)  # RUNNING, as this worker reads it...
-    study.tell(raced, state=optuna.trial.TrialState.FAIL)  # ...then another fails it
-    monkeypatch.setattr(study, "get_trials", lambda deepcopy=True, states=None: seen)
-    assert ob.recover_stale(study) == []
-    monkeypatch.undo()
-    assert sum(t.state == optuna.trial.TrialState.WAITING for t in study.get_trials()) == 0
+

@@ -310,6 +310,7 @@ class Search:
             self.study.tell(number, state=TrialState.FAIL)
             self._release(number, target)
             raise
+        ob.record_in_study(self.storage, self.study_id, number, record)  # figures, epochs
         if record.params is not None and record.tflite_float16_bytes is not None:
             self._set(number, PARAMS, int(record.params))
             self._set(number, FLOAT16, int(record.tflite_float16_bytes))

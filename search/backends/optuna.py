@@ -22,19 +22,28 @@ nothing from them; :data:`~search.backends.MAX_INFEASIBLE_STREAK` in a row stop 
 When two workers take the last slot at the same moment, the one with the higher trial number
 gives its trial up (told FAIL as ``surplus``) and stops.
 
-Interruptions: on Ctrl-C the running trial is told FAIL (``interrupted``) and its values are
-enqueued again (``study.enqueue_trial``) with the same trial folder, so the next worker to
-ask runs it and resumes from its epoch backup. A worker killed outright (``kill -9``, power
-loss) leaves its trial RUNNING, and the other workers recover it (fail it, enqueue it the
-same way) before each trial and while they wait at the end (:func:`recover_stale`): on an
-RDB storage (PostgreSQL) through Optuna's heartbeat, wherever the dead worker ran (each
-running trial beats every ``$AGESEARCH_HEARTBEAT`` seconds, 20 by default, 0 = off; one
-silent for :data:`STALE_BEATS` beats is stale, ``optuna.storages.fail_stale_trials``); on
-any storage, at once, when the dead worker ran on this host (its process is gone). A worker
-whose budget is spent waits while other workers' trials that it could recover still run
-(any trial with a heartbeat; this host's otherwise), so a search ends with none left
-behind; the journal has no heartbeat, so a worker that died on another machine sharing a
-journal is recovered only by a worker started again on that machine.
+The study is the leaderboard's search, so that optuna-dashboard shows what report.html
+shows: one Optuna trial per trial folder, its number the folder's name (trial 7 is
+``trials/007``), the reference included (trial ``ref``, trained by the pipeline before the
+search and added with its values and costs when the search ends: :func:`add_reference`; a
+seed gives the same trials as without it; a run extended later with a larger ``--trials``
+goes on numbering after it), each trial's validation MAE per epoch as its
+intermediate values (step = epoch, 1-based) and its costs and status as user attributes
+(:func:`record_attrs`).
+
+Interruptions leave no failed trial behind. On Ctrl-C (or a spent budget) the running trial
+stays RUNNING, marked ``interrupted``; a worker killed outright (``kill -9``, power loss)
+leaves its trial RUNNING too. Whichever worker looks next on this host adopts it (its
+worker process is gone: :func:`orphans`): the same Optuna trial, number, values and folder,
+resumed from its epoch backup. On an RDB storage (PostgreSQL) a worker that died on another
+machine is found through Optuna's heartbeat (each running trial beats every
+``$AGESEARCH_HEARTBEAT`` seconds, 20 by default, 0 = off; one silent for
+:data:`STALE_BEATS` beats is stale, ``optuna.storages.fail_stale_trials``): Optuna fails it,
+and its values are enqueued again for its folder (:func:`recover_stale`), the one case that
+leaves a FAIL trial. A worker whose budget is spent waits while other workers' trials that
+it could recover still run (any trial with a heartbeat; this host's otherwise), so a search
+ends with none left behind; the journal has no heartbeat, so a worker that died on another
+machine sharing a journal is recovered only by a worker started again on that machine.
 
 Samplers: one fresh sampler per trial, seeded from (``--seed``, trial number), so one worker
 is reproducible and parallel workers do not propose the same random candidates; the
@@ -88,8 +97,15 @@ import optuna
 from optuna.trial import TrialState
 
 from search import backends, workers
-from search.errors import UserError
-from search.records import COMPLETE, FAILED, PRUNED, TrialRecord, load_records
+from search.errors import BudgetTooTight, TimeBudgetSpent, UserError
+from search.records import (
+    COMPLETE,
+    FAILED,
+    PRUNED,
+    REFERENCE_ID,
+    TrialRecord,
+    load_records,
+)
 from search.space import Param, Space
 
 #: The study's objectives, all minimised, in order.
@@ -97,8 +113,16 @@ METRICS = ("val_mae", "params", "tflite_float16_bytes")
 STATUS = "agesearch_status"  # user attribute: the record's status, set when told
 TRIAL_ID = "agesearch_trial_id"  # user attribute: the trial's folder under trials/
 WORKER = "agesearch_worker"  # user attribute: host:pid of the worker running it
-RETRY_OF = "agesearch_retry_of"  # user attribute: the interrupted trial's number
+RETRY_OF = "agesearch_retry_of"  # user attribute: the stale trial's number (RDB heartbeat)
+IS_REFERENCE = "agesearch_reference"  # user attribute: the space's reference (trial 'ref')
+INTERRUPTED = "interrupted"  # STATUS of a RUNNING trial left for the next worker to adopt
 JOURNAL = "optuna.journal"
+#: User attributes of a told trial: its figures (record field -> attribute), beside
+#: STATUS; what optuna-dashboard shows in its trial table.
+COST_ATTRS = {"params": "agesearch_params", "tflite_float16_bytes": "agesearch_float16_bytes",
+              "tflite_int8_bytes": "agesearch_int8_bytes", "macs": "agesearch_macs",
+              "latency_ms": "agesearch_latency_ms", "test_mae": "agesearch_test_mae",
+              "epochs_run": "agesearch_epochs", "train_seconds": "agesearch_train_seconds"}
 
 
 def folder_name(number: int) -> str:
@@ -475,6 +499,11 @@ def counts(t) -> bool:
     return t.state == TrialState.FAIL and t.user_attrs.get(STATUS) == FAILED
 
 
+def is_reference(t) -> bool:
+    """Whether study trial ``t`` is the space's reference (trial ``ref``)."""
+    return bool(t.user_attrs.get(IS_REFERENCE)) or t.user_attrs.get(TRIAL_ID) == REFERENCE_ID
+
+
 def _surplus(study, number: int, limit: int) -> bool:
     """Whether trial ``number`` is beyond the first ``limit`` counted trials."""
     counted = sorted(t.number for t in study.get_trials(deepcopy=False) if counts(t))
@@ -501,14 +530,12 @@ def _retry_stale(study, trial) -> None:
 
 
 def recover_stale(study) -> list[str]:
-    """Fail the RUNNING trials of dead workers and enqueue their values again (same trial
-    folder); return their trial folders.
-
-    Dead: on an RDB storage with a heartbeat, a trial that missed :data:`STALE_BEATS`
-    heartbeats, wherever its worker ran (``optuna.storages.fail_stale_trials``, which calls
-    :func:`_retry_stale`); on any storage, a trial whose worker ran on this host and whose
-    process is gone. Either way exactly one worker fails and enqueues each: the storage
-    refuses to finish a trial twice."""
+    """On an RDB storage with a heartbeat: fail the RUNNING trials that missed
+    :data:`STALE_BEATS` heartbeats, wherever their worker ran, and enqueue their values again
+    (same trial folder); return their trial folders. Exactly one worker fails and enqueues
+    each (``optuna.storages.fail_stale_trials``, which calls :func:`_retry_stale`). A no-op
+    without a heartbeat: the trials of dead workers on this host are adopted instead
+    (:func:`orphans`), with no failed trial left behind."""
     out: list[str] = []
     _recovering.folders = out
     try:
@@ -517,22 +544,164 @@ def recover_stale(study) -> list[str]:
             optuna.storages.fail_stale_trials(study)  # a no-op without a heartbeat
     finally:
         _recovering.folders = None
-    trials = study.get_trials(deepcopy=False)
-    retried = {t.user_attrs.get(RETRY_OF) for t in trials}
-    for t in trials:
-        worker = t.user_attrs.get(WORKER)
-        if t.state != TrialState.RUNNING or worker is None or t.number in retried:
-            continue
-        if not workers.is_dead(worker):
-            continue
-        try:  # exactly one worker wins this: the storage refuses to finish a trial twice
-            study.tell(t.number, state=TrialState.FAIL)
-        except (ValueError, optuna.exceptions.UpdateFinishedTrialError):
-            continue  # another worker failed it first (ValueError: before we asked)
-        folder = t.user_attrs.get(TRIAL_ID, folder_name(t.number))
-        _requeue(study, t.params, folder, t.number)
-        out.append(folder)
     return out
+
+
+def orphans(study) -> list:
+    """RUNNING trials that no live worker runs: their worker ran on this host and its process
+    is gone (killed, or it stopped after Ctrl-C or a spent budget, leaving the trial
+    ``interrupted``), oldest first. Any worker may adopt one (:func:`search`)."""
+    out = []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        worker = t.user_attrs.get(WORKER)
+        if worker is not None and not is_reference(t) and workers.is_dead(worker):
+            out.append(t)
+    return out
+
+
+def _adopt(study, storage, study_id: int, run_dir: Path):
+    """Claim an orphaned trial (:func:`orphans`) for this worker: (the trial as a live
+    ``optuna.trial.Trial``, its claim file), or (None, None) when there is none. The claim
+    file keeps two workers from adopting one trial; it is released when the trial is told."""
+    for t in orphans(study):
+        claim = Path(run_dir) / "trials" / ".claims" / f"optuna-{t.number}"
+        if not workers.claim(claim):
+            continue  # another worker adopted it
+        tid = storage.get_trial_id_from_study_id_trial_number(study_id, t.number)
+        fresh = storage.get_trial(tid)  # as it is now that the claim is ours
+        worker = fresh.user_attrs.get(WORKER)
+        if fresh.state != TrialState.RUNNING or worker is None or not workers.is_dead(worker):
+            workers.release(claim)
+            continue
+        trial = optuna.trial.Trial(study, tid)
+        trial.set_user_attr(WORKER, workers.worker_id())
+        return trial, claim
+    return None, None
+
+
+# --- the study holds what the leaderboard holds --------------------------------------------
+
+
+def record_attrs(record: TrialRecord) -> dict[str, Any]:
+    """A trial's status, reason and figures as the study's user attributes (measured ones)."""
+    out: dict[str, Any] = {STATUS: record.status}
+    if record.reason:
+        out["agesearch_reason"] = record.reason[:300]
+    for name, attr in COST_ATTRS.items():
+        v = getattr(record, name)
+        if v is not None and (not isinstance(v, float) or math.isfinite(v)):
+            out[attr] = v
+    return out
+
+
+def epoch_values(record: TrialRecord) -> dict[int, float]:
+    """Validation MAE (years) after each epoch, by 1-based epoch: the intermediate values."""
+    curve = record.history.get("val_mae", []) if record.history else []
+    return {i: float(v) for i, v in enumerate(curve, start=1) if math.isfinite(v)}
+
+
+def outcome(record: TrialRecord) -> tuple[TrialState, list[float] | None]:
+    """The study state and objective values of a finished record."""
+    if record.status == COMPLETE:
+        return TrialState.COMPLETE, [float(record.val_mae), float(record.params),
+                                     float(record.tflite_float16_bytes)]
+    if record.status == PRUNED:
+        return TrialState.PRUNED, None
+    return TrialState.FAIL, None  # failed (counts) or infeasible (does not): see STATUS
+
+
+def record_in_study(storage, study_id: int, number: int, record: TrialRecord) -> None:
+    """Write a running trial's record into the study: figures and status as user attributes,
+    the validation MAE of each epoch as intermediate values (through the storage:
+    ``Trial.report`` refuses multi-objective studies)."""
+    tid = storage.get_trial_id_from_study_id_trial_number(study_id, number)
+    for key, value in record_attrs(record).items():
+        storage.set_trial_user_attr(tid, key, value)
+    for step, value in epoch_values(record).items():
+        storage.set_trial_intermediate_value(tid, step, value)
+
+
+def _tell(study, trial, record: TrialRecord, storage=None, study_id: int | None = None) -> None:
+    """Tell ``trial`` its record (:func:`record_in_study`), then its state and values."""
+    if storage is not None and study_id is not None:
+        record_in_study(storage, study_id, trial.number, record)
+    else:
+        for key, value in record_attrs(record).items():
+            trial.set_user_attr(key, value)
+    state, values = outcome(record)
+    study.tell(trial, values, state=state)
+
+
+def distributions(space: Space) -> dict[str, Any]:
+    """Every parameter's Optuna distribution, as :func:`suggest` makes it."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    probe = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    trial = probe.ask()
+    for p in space.params:
+        suggest(trial, p)
+    return dict(trial.distributions)
+
+
+def _contains(dist, value: Any) -> bool:
+    """Whether ``value`` is one of ``dist``'s (a reference may lie outside the space)."""
+    from optuna.distributions import CategoricalDistribution, IntDistribution
+
+    if isinstance(dist, CategoricalDistribution):
+        return any(type(value) is type(c) and value == c for c in dist.choices)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    if not dist.low <= value <= dist.high:
+        return False
+    if isinstance(dist, IntDistribution):
+        return float(value).is_integer() and (int(value) - dist.low) % dist.step == 0
+    if dist.step is None:
+        return True
+    k = (value - dist.low) / dist.step
+    return abs(k - round(k)) < 1e-8
+
+
+def reference_trial(space: Space, record: TrialRecord, finished: float | None = None):
+    """The reference's record as a finished Optuna trial: its parameters (those the space's
+    distributions contain), values, costs, epochs; ``finished``: when it ended (epoch
+    seconds; default now), its start that less its training and measuring time."""
+    import datetime as dt
+
+    from optuna.distributions import IntDistribution
+
+    dists = distributions(space)
+    params = {k: (int(v) if isinstance(dists[k], IntDistribution) else v)
+              for k, v in record.values.items() if k in dists and _contains(dists[k], v)}
+    end = dt.datetime.fromtimestamp(finished if finished is not None else time.time())
+    state, values = outcome(record)
+    return optuna.trial.FrozenTrial(
+        number=0, trial_id=0, state=state, value=None, values=values,
+        datetime_start=end - dt.timedelta(seconds=record.train_seconds + record.cost_seconds),
+        datetime_complete=end, params=params, distributions={k: dists[k] for k in params},
+        user_attrs={TRIAL_ID: REFERENCE_ID, IS_REFERENCE: True, **record_attrs(record)},
+        system_attrs={}, intermediate_values=epoch_values(record))
+
+
+def add_reference(study, space: Space, run_dir: Path) -> bool:
+    """Add the finished reference (``trials/ref``, trained by the pipeline before the search)
+    to the study, once; False: nothing to add (not finished, or in the study already)."""
+    path = Path(run_dir) / "trials" / REFERENCE_ID / "record.json"
+    try:
+        record = TrialRecord.load(path)
+        finished = path.stat().st_mtime
+    except (OSError, ValueError):
+        return False
+    if record.paused or any(is_reference(t) for t in study.get_trials(deepcopy=False)):
+        return False
+    claim = Path(run_dir) / "trials" / ".claims" / "optuna-ref"
+    if not workers.claim(claim):
+        return False  # another worker is adding it
+    try:
+        if any(is_reference(t) for t in study.get_trials(deepcopy=False)):
+            return False
+        study.add_trial(reference_trial(space, record, finished))
+    finally:
+        workers.release(claim)
+    return True
 
 
 def _heartbeat_storage(study):
@@ -596,19 +765,6 @@ def _recoverable(t, heartbeat: bool) -> bool:
     return heartbeat or worker.rpartition(":")[0] == workers.host()
 
 
-def _tell(study, trial, record: TrialRecord) -> None:
-    trial.set_user_attr(STATUS, record.status)
-    if record.reason:
-        trial.set_user_attr("agesearch_reason", record.reason[:300])
-    if record.status == COMPLETE:
-        study.tell(trial, [float(record.val_mae), float(record.params),
-                           float(record.tflite_float16_bytes)])
-    elif record.status == PRUNED:
-        study.tell(trial, state=TrialState.PRUNED)
-    else:  # failed (counts) or infeasible (does not): see STATUS
-        study.tell(trial, state=TrialState.FAIL)
-
-
 def _check_storage_matches(study, run_dir: Path) -> None:
     """A run folder with trials but an empty study: the storage is not the run's."""
     if study.get_trials(deepcopy=False):
@@ -667,58 +823,98 @@ def open_study(cfg, run_dir: Path, deadline: float | None = None,
 
 def search(space: Space, objective: backends.Objective, cfg,
            run_dir: Path) -> list[TrialRecord]:
-    """Run (or join, or resume) the search; return every trial record of the run."""
+    """Run (or join, or resume) the search; return every trial record of the run.
+
+    ``cfg.trials`` counts the search's trials; the reference, which the pipeline trains
+    before and counts itself, is added to the study when the search ends
+    (:func:`add_reference`) and not counted here."""
+    storage = storage_for(cfg.storage, run_dir)
     study = open_study(cfg, run_dir, getattr(objective, "deadline", None),
-                       getattr(objective, "baseline_mae", None))
+                       getattr(objective, "baseline_mae", None), storage=storage)
     _check_storage_matches(study, run_dir)
-    streak = backends.InfeasibleStreak()
-    me = workers.worker_id()
+    study_id = storage.get_study_id_from_name(study.study_name)
     heartbeat = _heartbeat_storage(study)
     # While waiting for other workers' trials: often enough to recover a dead one soon
     # after it turns stale, seldom enough to leave the storage alone.
     poll = min(5.0, heartbeat.get_heartbeat_interval()) if heartbeat is not None else 2.0
-    study_id = heartbeat.get_study_id_from_name(study.study_name) if heartbeat else None
+    spent = getattr(objective, "spent", None)
+    # The reference goes in when the search ends (its trials, or a budget, spent), after the
+    # searched trials: their numbers are those they would have without it (the same seed,
+    # the same trials; the first is trial 000), and a run interrupted by Ctrl-C and resumed
+    # numbers its trials as one that never was.
+    try:
+        _loop(study, storage, study_id, space, objective, cfg, run_dir, heartbeat, poll, spent)
+    except (TimeBudgetSpent, BudgetTooTight):
+        add_reference(study, space, run_dir)
+        raise
+    add_reference(study, space, run_dir)
+    return load_records(run_dir)
+
+
+def _loop(study, storage, study_id: int, space: Space, objective: backends.Objective, cfg,
+          run_dir: Path, heartbeat, poll: float, spent) -> None:
+    """Ask, adopt and run trials until ``cfg.trials`` count (see :func:`search`)."""
+    streak = backends.InfeasibleStreak()
+    me = workers.worker_id()
     while True:
-        recover_stale(study)  # dead workers' trials, here or (heartbeat) anywhere
-        trials = study.get_trials(deepcopy=False)
-        waiting = any(t.state == TrialState.WAITING for t in trials)  # interrupted ones
-        if not waiting and sum(counts(t) for t in trials) >= cfg.trials:
-            # The budget is spent, but another worker's trial may still die and be enqueued
-            # again: wait for those this worker could recover, then stop.
-            if not any(t.state == TrialState.RUNNING and _recoverable(t, heartbeat is not None)
-                       for t in trials):
-                break
-            time.sleep(poll)
-            continue
-        with warnings.catch_warnings():  # "heartbeat ... supposed to be used with optimize"
-            warnings.simplefilter("ignore", UserWarning)
-            trial = study.ask()  # a waiting trial first, if any
-        with _Heartbeat(study, trial, study_id):
-            if _surplus(study, trial.number, cfg.trials):  # another worker took the last slot
+        recover_stale(study)  # (heartbeat) dead workers' trials anywhere
+        trial, claim = _adopt(study, storage, study_id, run_dir)  # dead ones of this host
+        if trial is None:
+            trials = study.get_trials(deepcopy=False)
+            limit = cfg.trials + sum(1 for t in trials if is_reference(t) and counts(t))
+            waiting = any(t.state == TrialState.WAITING for t in trials)
+            if not waiting and sum(counts(t) for t in trials) >= limit:
+                # The budget is spent, but another worker's trial may still die: wait for
+                # those this worker could recover, then stop.
+                if not any(t.state == TrialState.RUNNING
+                           and _recoverable(t, heartbeat is not None) for t in trials):
+                    break
+                time.sleep(poll)
+                continue
+            why = spent() if spent is not None else None
+            if why:  # before asking: a spent budget leaves no trial behind
+                raise TimeBudgetSpent(why)
+            with warnings.catch_warnings():  # "heartbeat ... supposed to be used with optimize"
+                warnings.simplefilter("ignore", UserWarning)
+                trial = study.ask()  # a waiting trial first, if any
+            trial.set_user_attr(WORKER, me)  # at once: if this worker dies, another adopts it
+            if _surplus(study, trial.number, limit):  # another worker took the last slot
                 trial.set_user_attr(STATUS, "surplus")
                 study.tell(trial, state=TrialState.FAIL)
                 continue  # and wait above for the others' trials, if need be
-            trial_id = trial.user_attrs.get(TRIAL_ID) or folder_name(trial.number)
-            trial.set_user_attr(TRIAL_ID, trial_id)
-            trial.set_user_attr(WORKER, me)
-            try:
-                values = values_of(space, trial)
-                record = objective(trial_id, values)
-            except KeyboardInterrupt:
-                # Run again, in the same folder (its backup), by whichever worker asks next.
-                _requeue(study, trial.params, trial_id, trial.number)
-                trial.set_user_attr(STATUS, "interrupted")
-                study.tell(trial, state=TrialState.FAIL)
-                raise
-            except BaseException:
-                trial.set_user_attr(STATUS, "error")
-                study.tell(trial, state=TrialState.FAIL)
-                raise
-            try:
-                _tell(study, trial, record)
-            except (ValueError, optuna.exceptions.UpdateFinishedTrialError):
-                # Failed as stale meanwhile (its heartbeats did not reach the database for a
-                # minute): enqueued again, and the worker that runs it finds this record.
-                continue
-        streak.update(record)
-    return load_records(run_dir)
+        try:
+            record = _run(study, storage, study_id, space, objective, trial)
+        finally:
+            if claim is not None:
+                workers.release(claim)
+        if record is not None:
+            streak.update(record)
+
+
+def _run(study, storage, study_id: int, space: Space, objective: backends.Objective,
+         trial) -> TrialRecord | None:
+    """Run one study trial through the objective and tell it; None if it was failed as stale
+    meanwhile (the worker that runs it again finds its record)."""
+    trial_id = trial.user_attrs.get(TRIAL_ID) or folder_name(trial.number)
+    with _Heartbeat(study, trial, study_id):
+        trial.set_user_attr(TRIAL_ID, trial_id)
+        trial.set_user_attr(STATUS, "running")
+        try:
+            values = values_of(space, trial)
+            record = objective(trial_id, values)
+        except (KeyboardInterrupt, TimeBudgetSpent):
+            # Left RUNNING, this worker's: the next worker to look adopts it (orphans) and
+            # resumes it in its folder from its backup, under its own number.
+            trial.set_user_attr(STATUS, INTERRUPTED)
+            raise
+        except BaseException:
+            trial.set_user_attr(STATUS, "error")
+            study.tell(trial, state=TrialState.FAIL)
+            raise
+        try:
+            _tell(study, trial, record, storage, study_id)
+        except (ValueError, optuna.exceptions.UpdateFinishedTrialError):
+            # Failed as stale meanwhile (its heartbeats did not reach the database for a
+            # minute): enqueued again, and the worker that runs it finds this record.
+            return None
+    return record

@@ -42,7 +42,8 @@ in a folder.
                    "crowding_distance": float | null,   # null: an extreme (infinite) or unranked
                    "on_front", "is_best", "is_knee": bool, "fits_budget": bool | null,
                    "tflite_float16_kib", "tflite_int8_kib": float | null,
-                   "hyperparameters": {name: str}, "architecture": str | null,
+                   "hyperparameters": {name: str}, "image_size": int (pixels),
+                   "architecture": str | null,
                    "export_command": str | null}, ... ]   # sorted as the table
     }
 
@@ -71,10 +72,10 @@ from search.files import writable_folder, write_atomic
 from search.records import COMPLETE, STATUSES, TrialRecord
 from search.report import html, markdown, plot, tables
 from search.report.terminal import print_board
-from search.report.text import budget_message, summarise_values, summary
+from search.report.text import budget_message, count, summarise_values, summary
 
 __all__ = ["FORMATS", "REPORT_FILES", "SCHEMA_VERSION", "SORTS", "Budget", "RunData", "board",
-           "export_command", "leaderboard", "load_run", "print_board", "render", "show",
+           "differences", "export_command", "leaderboard", "load_run", "print_board", "render", "show",
            "summarise_values", "summary", "write", "write_all"]
 
 SCHEMA_VERSION = 1
@@ -100,6 +101,7 @@ class RunData:
     dataset: dict[str, Any] = field(default_factory=dict)
     baseline: dict[str, Any] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)  # files that could not be read
+    setup: dict[str, Any] = field(default_factory=dict)  # run.json: the data's fingerprint
 
 
 def load_run(run_dir: str | Path) -> RunData:
@@ -129,7 +131,9 @@ def load_run(run_dir: str | Path) -> RunData:
     return RunData(name=path.resolve().name, path=str(run_dir), records=records, config=config,
                    space=runfiles.read_optional(path, "space.json", problems),
                    dataset=runfiles.read_optional(path, "dataset.json", problems),
-                   baseline=baseline, problems=problems)
+                   baseline=baseline, problems=problems,
+                   # only for comparing runs: a damaged run.json is the search's to mend
+                   setup=runfiles.read_optional(path, "run.json", []))
 
 
 # --- the leaderboard as data ------------------------------------------------------------------
@@ -164,11 +168,8 @@ def _sort_key(sort: str):
     def key(row: Mapping[str, Any]):
         tail = (_status_order(row["status"]), row["run_index"], row["trial_id"])
         mae = num(row.get("val_mae"))
-        if sort == "pareto":
-            rank = row.get("pareto_rank")
-            crowd = row["_crowding"]
-            return (_status_order(row["status"]), rank if rank is not None else 10**9,
-                    -crowd if crowd is not None else inf, mae, *tail)
+        if sort == "pareto":  # rank, then val MAE, ... (search.board.pareto_order)
+            return (_status_order(row["status"]), *row["_order"], *tail)
         if sort == "mae":
             return (*mae, *tail)
         if sort == "size":
@@ -187,15 +188,70 @@ def _unique_names(runs: Sequence[RunData]) -> list[str]:
     return out
 
 
+def _resolution(run: RunData) -> str:
+    """A run's input resolution: pinned (``64 px``) or searched (``32/48/64 px``)."""
+    size = run.config.get("image_size")
+    if size:
+        return f"{size} px"
+    space = run.space or {}
+    fixed = (space.get("fixed") or {}).get("image_size")
+    if fixed:
+        return f"{fixed} px"
+    param = (space.get("params") or {}).get("image_size")
+    if isinstance(param, Mapping):
+        if param.get("values"):
+            return "/".join(str(v) for v in param["values"]) + " px"
+        if param.get("low") is not None:
+            return f"{param['low']}-{param['high']} px"
+    return f"{DEFAULT_IMAGE_SIZE} px"
+
+
+def _split(run: RunData) -> str:
+    splits = run.dataset.get("splits") or {}
+    return " / ".join(f"{k} {count(v)}" for k, v in splits.items()) or "unknown"
+
+
+def differences(runs: Sequence[RunData], names: Sequence[str]) -> list[str]:
+    """How the runs' setups differ where it makes their MAEs incomparable: the data (its
+    source and image count), the input resolution, the split into train, val and test
+    (counts, or the same images split otherwise: run.json's fingerprint). One line each,
+    naming every run's value; empty when they agree (or for one run)."""
+    if len(runs) < 2:
+        return []
+
+    def line(what: str, values: list[str]) -> str | None:
+        if len(set(values)) < 2:
+            return None
+        return f"{what} ({'; '.join(f'{n}: {v}' for n, v in zip(names, values, strict=True))})"
+
+    data = [f"{r.dataset.get('source', '?')}, {count(r.dataset.get('used'))} images"
+            for r in runs]
+    out = [line("data", data), line("resolution", [_resolution(r) for r in runs])]
+    splits = [_split(r) for r in runs]
+    prints = [str(r.setup.get("data") or "") for r in runs]
+    if len(set(data)) < 2 and len(set(splits)) < 2 and all(prints) and len(set(prints)) > 1:
+        splits = [f"{s}, fingerprint {f[:8]}" for s, f in zip(splits, prints, strict=True)]
+    out.append(line("split", splits))
+    return [x for x in out if x]
+
+
 def board(runs: Sequence[RunData], objectives: str | Sequence[str] = pareto.DEFAULT_OBJECTIVES,
           sort: str = "pareto", budget: Budget | None = None,
-          now: _dt.datetime | None = None) -> dict[str, Any]:
+          now: _dt.datetime | None = None, rank_anyway: bool = False) -> dict[str, Any]:
     """The leaderboard of one or more runs as plain data (what ``leaderboard.json`` holds):
-    the runs ranked by :func:`search.board.build`, laid out and sorted for the renderings."""
+    the runs ranked by :func:`search.board.build`, laid out and sorted for the renderings.
+
+    Runs whose data, resolution or split differ (:func:`differences`) are not ranked
+    together: :class:`UserError`, unless ``rank_anyway``, when the board says so first."""
     if not runs:
         raise UserError("no run to report on; expected at least one run folder")
     if sort not in SORTS:
         raise UserError(f"unknown --sort {sort!r}; expected one of {', '.join(SORTS)}")
+    unlike = differences(runs, _unique_names(runs))
+    if unlike and not rank_anyway:
+        raise UserError("these runs differ in " + "; ".join(unlike) + ": their MAEs are not "
+                        "comparable, so they are not ranked together; report each alone, "
+                        "or rank them anyway with --rank-anyway")
     b = ranking.build([run.records for run in runs], objectives, budget,
                       [run.baseline for run in runs])
     names = _unique_names(runs)
@@ -216,12 +272,13 @@ def board(runs: Sequence[RunData], objectives: str | Sequence[str] = pareto.DEFA
             "pareto_rank": s.rank,
             "crowding_distance": s.crowding if s.crowding is not None
             and math.isfinite(s.crowding) else None,
-            "_crowding": s.crowding,
+            "_order": ranking.pareto_order(s),
             "on_front": s.on_front, "is_best": s is b.best, "is_knee": s is b.knee,
             "fits_budget": s.fits,
             "tflite_float16_kib": rec.tflite_float16_kib,
             "tflite_int8_kib": rec.tflite_int8_kib,
             "hyperparameters": summarise_values(rec.values),
+            "image_size": Candidate(rec.values, size).image_size,  # the trial's resolution
             "architecture": Candidate(rec.values, size).description(),
             "export_command": (export_command(run.path, rec.trial_id)
                                if rec.status == COMPLETE and rec.model_path else None),
@@ -229,7 +286,7 @@ def board(runs: Sequence[RunData], objectives: str | Sequence[str] = pareto.DEFA
         rows.append(row)
     rows.sort(key=_sort_key(sort))
     for row in rows:
-        del row["_crowding"], row["run_index"]
+        del row["_order"], row["run_index"]
 
     hv = b.hypervolume
     pareto_info: dict[str, Any] = {
@@ -277,6 +334,10 @@ def board(runs: Sequence[RunData], objectives: str | Sequence[str] = pareto.DEFA
     }
     out = _finite(out)
     out["summary"] = summary(out)
+    if unlike:
+        out["summary"]["headline"].insert(
+            0, "Warning: ranked together as asked (--rank-anyway), although these runs "
+            "differ in " + "; ".join(unlike) + ": their MAEs are not comparable.")
     return out
 
 
@@ -336,9 +397,10 @@ def render(b: Mapping[str, Any], fmt: str) -> str:
 def show(run_dirs: Sequence[str | Path], fmt: str = "table", sort: str = "pareto",
          objectives: str | Sequence[str] = pareto.DEFAULT_OBJECTIVES,
          budget: Budget | None = None, out_dir: str | Path | None = None,
-         console=None) -> dict[str, Any]:
+         console=None, rank_anyway: bool = False) -> dict[str, Any]:
     """The ``leaderboard`` command: read runs, print the board in ``fmt``, optionally write
-    every report file into ``out_dir``. Returns the board."""
+    every report file into ``out_dir``. Returns the board. Runs whose data, resolution or
+    split differ raise :class:`UserError` unless ``rank_anyway`` (:func:`board`)."""
     import sys
 
     if fmt not in FORMATS:
@@ -346,7 +408,7 @@ def show(run_dirs: Sequence[str | Path], fmt: str = "table", sort: str = "pareto
     if out_dir is not None:
         writable_folder(out_dir, "--out")
     b = board([load_run(d) for d in run_dirs], pareto.parse_objectives(objectives), sort=sort,
-              budget=budget)
+              budget=budget, rank_anyway=rank_anyway)
     if fmt == "table":
         print_board(b, console)  # its headline names each file left out
     else:

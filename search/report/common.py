@@ -16,7 +16,7 @@ KEY_PARAMS = ("blocks", "filters", "conv", "head", "dense", "dropout", "learning
 RAW_PARAMS = ("blocks", "dropout", "learning_rate")
 
 LEGEND = ("rank: Pareto rank, 1 * = on the front; best: lowest validation MAE on the front; "
-          "knee: best trade-off; ref: the seed's recipe; fits: within the budget; "
+          "knee: best trade-off; ref: the reference recipe; fits: within the budget; "
           "'-': not measured. Sizes are TFLite files in KiB; latency is on the host CPU, "
           "one image.")
 
@@ -27,6 +27,35 @@ COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
 
 def run_colour(index: int) -> str:
     return COLOURS[index % len(COLOURS)]
+
+
+def log_ticks(low: float, high: float, most: int = 9) -> list[float]:
+    """Ticks for a log axis from ``low`` to ``high`` (both > 0): 1, 2, 5 in each decade, or 1
+    and 3, or 1 alone, whichever is the finest that gives at most ``most``; and never fewer
+    than two (the ends, when no tick falls between them)."""
+    import math
+
+    if not (low > 0 and high > 0):
+        return []
+    low, high = min(low, high), max(low, high)
+    first, last = math.floor(math.log10(low)), math.ceil(math.log10(high))
+    for steps in ((1, 2, 5), (1, 3), (1,)):
+        ticks = [m * 10.0 ** e for e in range(first, last + 1) for m in steps]
+        ticks = [t for t in ticks if low * (1 - 1e-9) <= t <= high * (1 + 1e-9)]
+        if len(ticks) <= most:
+            break
+    if len(ticks) < 2:
+        ticks = sorted({*ticks, low, high})
+    return ticks
+
+
+def tick_text(v: float) -> str:
+    """A tick's label: ``0.5``, ``20``, ``1,000``, ``1.5e+04`` past a hundred thousand."""
+    if v >= 1e5:
+        return f"{v:.2g}"
+    if v >= 1000 and float(v).is_integer():
+        return f"{v:,.0f}"
+    return f"{v:.3g}"
 
 
 def plottable(t: Mapping[str, Any]) -> bool:
@@ -73,6 +102,9 @@ def columns(b: Mapping[str, Any]) -> list[Column]:
                lambda r: "-" if r["pareto_rank"] is None
                else f"{r['pareto_rank']}{' *' if r['on_front'] else ''}",
                lambda r: r["pareto_rank"]),
+        # Next to the trial, so best and knee are seen without scrolling sideways.
+        Column("notes", "notes", False, lambda r: " ".join(marks(r)) or "",
+               lambda r: " ".join(marks(r))),
         Column("val_mae", "val MAE (y)", True, lambda r: num(r.get("val_mae"), ".2f"),
                lambda r: r.get("val_mae")),
         Column("test_mae", "test MAE (y)", True, lambda r: num(r.get("test_mae"), ".2f"),
@@ -89,13 +121,15 @@ def columns(b: Mapping[str, Any]) -> list[Column]:
         Column("latency_ms", "latency ms", True, lambda r: num(r.get("latency_ms"), ".2f"),
                lambda r: r.get("latency_ms")),
     ]
+    # The input resolution: the space's strongest lever on latency and MACs.
+    cols.append(Column("image_size", "px", True,
+                       lambda r: "-" if r.get("image_size") is None else str(r["image_size"]),
+                       lambda r: r.get("image_size")))
     cols += [_hp(n) for n in ("filters", "conv", "head", "dense", "dropout", "learning_rate")]
     cols += [
         Column("epochs_run", "epochs", True, lambda r: str(r.get("epochs_run", 0)),
                lambda r: r.get("epochs_run")),
         Column("train_seconds", "train s", True, lambda r: num(r.get("train_seconds"), ".0f"),
                lambda r: r.get("train_seconds")),
-        Column("notes", "notes", False, lambda r: " ".join(marks(r)) or "",
-               lambda r: " ".join(marks(r))),
     ]
     return cols

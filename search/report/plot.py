@@ -6,7 +6,7 @@ state), from the board's plain data. What it shows:
 - every complete trial as a dot at (float16 KiB, validation MAE), x on a log scale;
 - each run's own Pareto front (on the board's objectives) joined in order of size, its
   members labelled with their trial ids;
-- the reference trial (the seed's recipe) as a star, the knee as a ring, the budget pick as a
+- the reference trial (the reference recipe) as a star, the knee as a ring, the budget pick as a
   square and the size budget as a dotted vertical line;
 - pruned trials faintly at their last MAE; infeasible and failed trials with a known size
   faintly as crosses along the top edge (they have no MAE);
@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from search.records import COMPLETE, PRUNED
-from search.report.common import plottable, run_colour
+from search.report.common import log_ticks, plottable, run_colour, tick_text
 
 
 def pareto_png(b: Mapping[str, Any], width_in: float = 6.0, height_in: float = 5.2,
@@ -28,6 +28,7 @@ def pareto_png(b: Mapping[str, Any], width_in: float = 6.0, height_in: float = 5
     """The plot as PNG bytes (``width_in`` x ``height_in`` inches at ``dpi``)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import NullFormatter
 
     fig = Figure(figsize=(width_in, height_in), dpi=dpi, layout="constrained")
     FigureCanvasAgg(fig)
@@ -84,7 +85,7 @@ def pareto_png(b: Mapping[str, Any], width_in: float = 6.0, height_in: float = 5
     if refs:
         ax.scatter([t["tflite_float16_kib"] for t in refs], [t["val_mae"] for t in refs],
                    marker="*", s=190, color="gold", edgecolor="black", lw=0.8, zorder=5,
-                   label="reference (seed's recipe)")
+                   label="reference recipe")
     knee = [t for t in placed if t.get("is_knee")]
     if knee and b["pareto"]["ranked"] > 1:
         ax.scatter([t["tflite_float16_kib"] for t in knee], [t["val_mae"] for t in knee],
@@ -107,6 +108,11 @@ def pareto_png(b: Mapping[str, Any], width_in: float = 6.0, height_in: float = 5
             ax.axhline(base, color="#999999", ls="--", lw=1,
                        label=f"median-age baseline ({base:.1f} y)")
     ax.set_xscale("log")
+    # Matplotlib labels the decades only (two labels for most runs): 1-2-5 ticks instead.
+    lo, hi = ax.get_xlim()
+    ticks = log_ticks(lo, hi)
+    ax.set_xticks(ticks, [tick_text(t) for t in ticks])
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("TFLite float16 size (KiB, log scale)", fontsize=11)
     ax.set_ylabel("validation MAE (years)", fontsize=11)
     ax.tick_params(labelsize=10)

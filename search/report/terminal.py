@@ -17,13 +17,14 @@ _TERMINAL: dict[str, tuple[str, int | None]] = {
     "tflite_float16_kib": ("f16\nKiB", None), "tflite_int8_kib": ("int8\nKiB", None),
     "latency_ms": ("host\nms", None), "filters": ("filters", 8), "dense": ("dense", 5),
     "dropout": ("drop", None), "epochs_run": ("ep", None), "train_seconds": ("train\ns", None),
-    "notes": ("notes", 4),
+    "notes": ("notes", 4), "image_size": ("px", None),
 }
 
 
 #: Terminal columns left out first when the console is too narrow, in this order.
 _DROP_ORDER = ("conv", "head", "dropout", "learning_rate", "train_seconds", "epochs_run",
-               "dense", "filters", "macs", "tflite_int8_kib", "latency_ms", "test_mae")
+               "dense", "filters", "macs", "tflite_int8_kib", "image_size", "latency_ms",
+               "test_mae")
 
 
 def _width(c: Column, rows: Sequence[Mapping[str, Any]]) -> int:

@@ -36,7 +36,10 @@ def macs(n: float | None) -> str:
 
 
 def plain(v: Any) -> str:
-    """A hyperparameter value as text: strings as they are, lists and dicts as JSON."""
+    """A hyperparameter value as text: strings as they are, lists and dicts as JSON, floats to
+    three significant digits (``0.000445``, ``0.25``, ``1e-05``), the rest as Python says."""
+    if isinstance(v, float):
+        return format(v, ".3g")
     return v if isinstance(v, str) else json.dumps(v) if isinstance(v, list | dict) else str(v)
 
 
@@ -75,7 +78,7 @@ def summarise_values(values: Mapping[str, Any]) -> dict[str, str]:
 
 
 def marks(row: Mapping[str, Any]) -> list[str]:
-    """A trial's marks: best, knee, ref (the seed's recipe), fits (the budget)."""
+    """A trial's marks: best, knee, ref (the reference recipe), fits (the budget)."""
     out = []
     if row.get("is_best"):
         out.append("best")
@@ -257,7 +260,7 @@ def summary(b: Mapping[str, Any]) -> dict[str, list[str]]:
         detail.append(f"Hypervolume not computed: {info['hypervolume_note']}.")
     refs = [t for t in b["trials"] if t.get("is_reference")]
     for ref in refs:
-        head.append(f"Reference (the seed's recipe): trial {ref['trial_id']}{where(ref)}, "
+        head.append(f"Reference (the reference recipe): trial {ref['trial_id']}{where(ref)}, "
                     f"{ref['status']}, val MAE {num(ref.get('val_mae'), '.2f')} y, Pareto rank "
                     f"{ref.get('pareto_rank') or '-'}.")
     return {"headline": head, "details": detail}

@@ -120,3 +120,15 @@ def test_budget_limits_must_be_above_zero_and_say_which_flag():
     assert not Budget().active and Budget(max_macs=5).active
     assert Budget(max_kib=50, max_params=2000).describe() == (
         "50 KiB (float16 TFLite), 2,000 parameters")
+
+
+def test_pareto_order_is_rank_then_mae_never_crowding():
+    """The issue's case: a 13.25 y extreme of the front (largest crowding) is listed last of
+    its rank, not second."""
+    recs = [rec("acc", 5.0, 90_000, 400_000), rec("mid", 6.5, 9_000, 40_000),
+            rec("tiny", 13.25, 300, 2_000), rec("behind", 7.0, 95_000, 410_000),
+            TrialRecord("nan", FAILED, reason="NaN")]
+    b = board.build([recs])
+    order = sorted(b.trials, key=board.pareto_order)
+    assert [s.record.trial_id for s in order] == ["acc", "mid", "tiny", "behind", "nan"]
+    assert {s.record.trial_id: s.crowding for s in b.trials}["tiny"] == float("inf")
