@@ -447,6 +447,25 @@ def augmenter(strength: float, seed: int):
     ], name="augment")
 
 
+def refit_augmenter(strength: float, seed: int):
+    """Augmentation for a refit (:mod:`search.refit`), which trains longer than a trial:
+    horizontal flips, small shifts and scales, brightness and contrast, all label-preserving
+    for a face's age; ``strength`` 0 (flips only) .. 1 (shifts of 10%, scales of +-10%,
+    brightness and contrast +-20%). No rotation: UTKFace's crops are aligned upright."""
+    import keras
+
+    s = float(strength)
+    layers = [keras.layers.RandomFlip("horizontal", seed=seed)]
+    if s > 0:
+        layers += [
+            keras.layers.RandomTranslation(0.1 * s, 0.1 * s, fill_mode="reflect", seed=seed),
+            keras.layers.RandomZoom(0.1 * s, fill_mode="reflect", seed=seed),
+            keras.layers.RandomBrightness(0.2 * s, value_range=(0.0, 255.0), seed=seed),
+            keras.layers.RandomContrast(0.2 * s, value_range=(0.0, 255.0), seed=seed),
+        ]
+    return keras.Sequential(layers, name="refit_augment")
+
+
 def batched(decoded, n: int, batch_size: int, training: bool, seed: int, augment: float = 0.0):
     """decoded pairs -> (shuffle) -> batch -> float32 -> (augment) -> prefetch."""
     import tensorflow as tf
@@ -503,6 +522,65 @@ class Data:
 
     def ages(self, name: str) -> np.ndarray:
         return np.array([f.age for f in self.splits[name]], dtype=np.float32)
+
+    def joined_dataset(self, names: Sequence[str], image_size: int | None = None,
+                       batch_size: int | None = None, augmenter=None,
+                       extra_target: np.ndarray | None = None):
+        """Shuffled training batches of several splits together (a refit's train + val),
+        read from the same per-split caches as :meth:`dataset`; ``augmenter``: a Keras layer
+        applied to each float batch. ``extra_target``: one number per file of the splits, in
+        their order (e.g. a teacher's ages); the targets are then ``[age, extra]`` pairs
+        (shape ``[batch, 2]``). The caller must know no file was dropped at decoding
+        (:meth:`predictions` returns None when one was), or the pairs would not match."""
+        import tensorflow as tf
+
+        size = image_size or self.image_size
+        decoded = None
+        for name in names:
+            key = (name, size)
+            if key not in self._decoded:
+                self._decoded[key] = decoded_dataset(self.splits[name], size)
+            decoded = self._decoded[key] if decoded is None else decoded.concatenate(
+                self._decoded[key])
+        n = sum(len(self.splits[name]) for name in names)
+        if extra_target is not None:
+            extra = np.asarray(extra_target, dtype=np.float32).reshape(-1)
+            if len(extra) != n:
+                raise ValueError(f"one extra target per file expected ({n}), got {len(extra)}")
+            decoded = tf.data.Dataset.zip((decoded, tf.data.Dataset.from_tensor_slices(extra)))
+            decoded = decoded.map(lambda xy, t: (xy[0], tf.stack([xy[1], t])))
+        ds = decoded.shuffle(max(1, n), seed=self.seed, reshuffle_each_iteration=True)
+        ds = ds.batch(batch_size or self.batch_size).map(
+            lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE)
+        if augmenter is not None:
+            ds = ds.map(lambda x, y: (augmenter(x, training=True), y),
+                        num_parallel_calls=tf.data.AUTOTUNE)
+        return ds.prefetch(tf.data.AUTOTUNE)
+
+    def predictions(self, model, name: str, image_size: int | None = None,
+                    batch_size: int | None = None) -> np.ndarray | None:
+        """``model``'s ages (years) for split ``name``, one per file of ``splits[name]`` in
+        its order; None when the pipeline dropped a file that failed to decode after the
+        checks at discovery (it yields fewer images then, and which file went is unknown, so
+        no prediction could be matched to its file's labels)."""
+        ds = self.dataset(name, training=False, image_size=image_size, batch_size=batch_size)
+        predicted = np.asarray(model.predict(ds, verbose=0), dtype=np.float64).reshape(-1)
+        ages = np.concatenate([np.asarray(y, dtype=np.float32).reshape(-1)
+                               for _, y in ds.as_numpy_iterator()] or [np.zeros(0)])
+        if len(predicted) != len(self.splits[name]) or not np.array_equal(ages,
+                                                                          self.ages(name)):
+            return None
+        return predicted
+
+    def groups(self, model, name: str = "test", image_size: int | None = None,
+               batch_size: int | None = None) -> dict[str, Any] | None:
+        """``model``'s MAE by gender, ethnicity and age band on split ``name``
+        (:func:`search.groups.breakdown`), or None when its images and labels cannot be
+        matched (:meth:`predictions`)."""
+        from search import groups
+
+        predicted = self.predictions(model, name, image_size, batch_size)
+        return None if predicted is None else groups.of_files(self.splits[name], predicted)
 
     def fingerprint(self) -> str:
         """A hash of the split (content and labels); a resumed run must see the same one."""

@@ -15,7 +15,8 @@ Files, in ``<run>/export/trial_<id>/``::
     model_<format>.tflite   one per format asked for
     model.keras, model.h5   the trained Keras model (inference only, no optimizer state)
     model_card.json         input and output of each file, hyperparameters, the dataset's
-                            account, verification and latency figures (schema below)
+                            account, verification and latency figures, test MAE by
+                            gender, ethnicity and age band, intended use and limitations
 
 Every TFLite file takes raw RGB pixels (0-255) at the training resolution and returns the age
 in years: float32 pixels for float32, float16 and dynamic, uint8 pixels (scale 1, zero point
@@ -46,7 +47,7 @@ from typing import Any
 
 import numpy as np
 
-from search import board, interpreter, runfiles
+from search import board, groups, interpreter, runfiles
 from search.budget import Budget
 from search.candidate import Candidate
 from search.config import DEFAULT_IMAGE_SIZE, RunConfig
@@ -211,6 +212,16 @@ def trial_image_size(record: TrialRecord, cfg: RunConfig) -> int:
     return Candidate(record.values, cfg.image_size or DEFAULT_IMAGE_SIZE).image_size
 
 
+def matching_files(data, split: str, ages: np.ndarray) -> list[Any] | None:
+    """The files of ``split`` that images read in order from it (:func:`split_images`) came
+    from, or None when they cannot be matched: their ages are not the first files' ages (a
+    file that failed to decode was dropped by the pipeline)."""
+    files = data.splits[split][: len(ages)]
+    same = len(files) == len(ages) and np.array_equal(
+        np.asarray([f.age for f in files], dtype=np.float32), np.asarray(ages, np.float32))
+    return files if same else None
+
+
 def split_images(data, split: str, count: int | None,
                  image_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Up to ``count`` images of a split (uint8 pixels, as in training) and their ages."""
@@ -236,12 +247,13 @@ def convert(model, quantize: Sequence[str], calibration: np.ndarray | None = Non
 
 
 def verify(blob: bytes, quantize: str, images: np.ndarray, ages: np.ndarray,
-           keras_pred: np.ndarray, latency_runs: int = interpreter.TIMED_RUNS
-           ) -> dict[str, Any]:
+           keras_pred: np.ndarray, latency_runs: int = interpreter.TIMED_RUNS,
+           faces: Sequence[Any] | None = None) -> dict[str, Any]:
     """Run a TFLite file on ``images`` and time it: the figures a model card reports.
 
     MAE and differences are in years, latency in milliseconds (median per image, host CPU),
-    sizes in bytes and KiB.
+    sizes in bytes and KiB. ``faces``: the images' files (:class:`search.data.FaceFile`), in
+    order, for the file's MAE by group (``groups``; None without them).
     """
     pred = interpreter.predict(blob, images)
     keras_mae = float(np.mean(np.abs(keras_pred - ages)))
@@ -266,6 +278,7 @@ def verify(blob: bytes, quantize: str, images: np.ndarray, ages: np.ndarray,
         "status": "ok" if ok else ("failed" if quantize in TOLERANCE_YEARS else "flagged"),
         "latency_ms": {f"threads_{t}": interpreter.latency_ms(blob, images[0], t, latency_runs)
                        for t in THREADS},
+        "groups": None if faces is None else groups.of_files(faces, pred),
     }
 
 
@@ -311,7 +324,7 @@ def staged_folder(final: Path) -> Iterator[Path]:
 
 
 def save_keras(model, folder: Path) -> dict[str, str]:
-    """``model.keras`` and, for the seed's workflow, legacy ``model.h5`` (load it with
+    """``model.keras`` and, for the reference recipe's workflow, legacy ``model.h5`` (load it with
     ``compile=False``)."""
     import absl.logging
 
@@ -346,9 +359,19 @@ class Settings:
 def model_card(*, run: str, record: TrialRecord, selected_by: str, files: Mapping[str, Any],
                keras_files: Mapping[str, str], images: int, test_images: int,
                split_matches_run: bool, calibration_images: int | None, dataset: Mapping,
-               settings: Settings, machine: Mapping[str, Any]) -> dict[str, Any]:
-    """What ``model_card.json`` holds (plain data; no I/O)."""
+               settings: Settings, machine: Mapping[str, Any],
+               by_group: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """What ``model_card.json`` holds (plain data; no I/O). ``by_group``: the Keras model's
+    MAE by group on the verification images (:mod:`search.groups`); without it, the trial's
+    own on the test split (its record's), if it has one."""
     required = [f["within_limit"] for q, f in files.items() if q in TOLERANCE_YEARS]
+    if by_group is not None:
+        group_source = f"the Keras model on the {images} verification images of the test split"
+    elif groups.is_breakdown(record.groups):
+        by_group = record.groups
+        group_source = "the trial's record: the Keras model on the run's test split"
+    else:
+        group_source = None
     return {
         "schema_version": CARD_SCHEMA_VERSION,
         "task": "age estimation from a cropped face photo",
@@ -381,7 +404,71 @@ def model_card(*, run: str, record: TrialRecord, selected_by: str, files: Mappin
         },
         "dataset": dict(dataset),
         "verified": all(required),
+        # MAE (years) and images of each gender, ethnicity and age band; each file's own
+        # are in files.<format>.groups
+        "groups": None if by_group is None else dict(by_group),
+        "groups_source": group_source,
+        "intended_use": INTENDED_USE,
+        "limitations": limitations(by_group, dataset),
     }
+
+
+#: What the exported models are for, and not for (the model card's "intended_use").
+INTENDED_USE = [
+    "Estimating a person's apparent age in years from one cropped, roughly frontal face "
+    "photo, on a phone, where an error of several years is acceptable: an approximate age "
+    "shown to the person photographed, age-adapted defaults they can change, or counts by "
+    "age over many people.",
+    "Input: a face cropped and aligned like UTKFace's (the face filling the square image), "
+    "RGB pixels 0-255 at the model's resolution; output: one age in years.",
+    "Not for decisions about an individual: not to verify anyone's age (for alcohol, "
+    "adult content, legal age or immigration), not for hiring, credit, insurance, health, "
+    "policing or surveillance, and not to infer gender or ethnicity, which the model does "
+    "not estimate.",
+]
+
+
+def limitations(by_group: Mapping[str, Any] | None, dataset: Mapping[str, Any]) -> list[str]:
+    """The model card's "limitations": what is known of where the model is worse, from
+    its errors by group and the data it was trained and tested on (plain data; no I/O)."""
+    out = [
+        "Trained and tested on UTKFace (or faces like it): web photos of mostly frontal "
+        "faces, about 4 in 10 White and half aged 20-39, with few teenagers and few people "
+        "over 80; its ages, genders and ethnicities are annotations, not verified facts, "
+        "and some are wrong. Expect larger errors on faces unlike these: other cameras and "
+        "light, profiles, occlusions, make-up, and groups rare in it.",
+        "Gender (male, female) and ethnicity (White, Black, Asian, Indian, Others) are "
+        "UTKFace's coarse codes from its file names: they cannot show errors for groups "
+        "they do not name (people of mixed or other ethnicity, non-binary people), and "
+        "'Others' mixes many groups.",
+        "The MAE is an average over the test images: single predictions can be off by far "
+        "more, and the figures of small groups are uncertain.",
+    ]
+    hist = (dataset or {}).get("age_histogram") or {}
+    used = [k for k, n in hist.items() if isinstance(n, int) and n > 0]
+    if used:
+        out.append(f"Ages in the data, by decade: {used[0]} to {used[-1]} years; outside "
+                   "them the model is untested.")
+    if by_group:
+        # among groups large enough to say something, if two such groups exist
+        gap = groups.widest_gap(by_group, min_n=30) or groups.widest_gap(by_group, min_n=1)
+        if gap is not None:
+            worst = by_group[_kind_key(gap["breakdown"])][gap["worst"]]
+            best = by_group[_kind_key(gap["breakdown"])][gap["best"]]
+            out.append(
+                f"Test MAE differs most by {gap['breakdown']}: {worst['mae']:.2f} years for "
+                f"{gap['worst']} ({worst['n']} test image(s)) against {best['mae']:.2f} for "
+                f"{gap['best']} ({best['n']}); see 'groups'.")
+        small = [f"{name} ({cell['n']})" for kind in groups.KINDS
+                 for name, cell in by_group[kind].items() if cell["n"] < 30]
+        if small:
+            out.append("Groups with fewer than 30 test images, whose MAE says little: "
+                       + ", ".join(small) + ".")
+    return out
+
+
+def _kind_key(title: str) -> str:
+    return next(k for k, t in groups.KINDS.items() if t == title)
 
 
 def _file_entry(q: str, blob: bytes, figures: Mapping[str, Any], float32_bytes: int | None
@@ -505,6 +592,7 @@ def export(run_dir: str | Path, trial: str | None = None,
         model = models[r.trial_id]
         size = trial_image_size(r, cfg)
         images, ages = split_images(data, "test", settings.samples, size)
+        faces = matching_files(data, "test", ages)
         calibration = None
         if "int8" in settings.quantize:
             calibration, _ = split_images(data, "train", settings.calibration_images, size)
@@ -516,7 +604,8 @@ def export(run_dir: str | Path, trial: str | None = None,
             f32 = len(blobs["float32"]) if "float32" in blobs else None
             files = {}
             for q, blob in blobs.items():
-                figures = verify(blob, q, images, ages, keras_pred, settings.latency_runs)
+                figures = verify(blob, q, images, ages, keras_pred, settings.latency_runs,
+                                 faces)
                 files[q] = _file_entry(q, blob, figures, f32)
                 (folder / f"model_{q}.tflite").write_bytes(blob)
             card = model_card(
@@ -524,7 +613,8 @@ def export(run_dir: str | Path, trial: str | None = None,
                 files=files, keras_files=save_keras(model, folder), images=len(ages),
                 test_images=data.account.splits.get("test", len(ages)), split_matches_run=matches,
                 calibration_images=None if calibration is None else len(calibration),
-                dataset=dataset, settings=settings, machine=machine)
+                dataset=dataset, settings=settings, machine=machine,
+                by_group=None if faces is None else groups.of_files(faces, keras_pred))
             write_json_atomic(folder / "model_card.json", card)
         cards.append(card)
         print_card(card, final, console)
@@ -553,5 +643,27 @@ def print_card(card: Mapping[str, Any], folder: Path, console) -> None:
                   f"{f['latency_ms']['threads_1']:.3f}", f"{f['latency_ms']['threads_4']:.3f}",
                   check, style=None if f["within_limit"] else "red")
     console.print(t)
+    if card.get("groups"):
+        print_groups(card, console)
     console.print(f"written to {folder} (model_card.json, model.keras, model.h5)",
                   highlight=False, markup=False)
+
+
+def print_groups(card: Mapping[str, Any], console) -> None:
+    """The card's MAE by gender, ethnicity and age band: Keras' and each file's."""
+    from rich.table import Table
+
+    files = {q: f["groups"] for q, f in card["files"].items() if f.get("groups")}
+    t = Table(title=f"MAE by group (years): {card['groups_source']}", title_justify="left",
+              header_style="bold")
+    for col in ("breakdown", "group", "images", "Keras", *files):
+        t.add_column(col, justify="left" if col in ("breakdown", "group") else "right")
+    last = None
+    for kind, name, n, mae in groups.rows(card["groups"]):
+        key = next(k for k, title in groups.KINDS.items() if title == kind)
+        each = [files[q][key][name]["mae"] for q in files]
+        t.add_row(kind if kind != last else "", name, str(n),
+                  *("-" if m is None else f"{m:.2f}" for m in (mae, *each)),
+                  style="dim" if not n else None)
+        last = kind
+    console.print(t)

@@ -7,8 +7,8 @@ a small CNN with Keras:
 - the decoded images, cached as uint8 at the candidate's resolution (:mod:`search.data`);
 - one batch of activations kept for backpropagation, float32: the pixels (as read and
   rescaled) and, per block, the convolution's output (and a separable convolution's
-  depthwise output), BatchNorm's and LeakyReLU's, and the pooled result; as much again for
-  their gradients;
+  depthwise output; an inverted residual block's expanded maps), BatchNorm's and LeakyReLU's,
+  and the pooled result; as much again for their gradients;
 - the weights four times over (weights, gradients, Adam's two moments);
 - :data:`OVERHEAD_BYTES` for TensorFlow itself.
 
@@ -35,7 +35,7 @@ def _spatial(size: int, pool: str) -> tuple[int, int]:
     if pool == "stride":
         out = -(-size // 2)
         return out, out
-    return size, size // 2
+    return size, size if pool == "none" else size // 2
 
 
 def training_bytes(values: Mapping[str, Any], image_size: int, batch_size: int,
@@ -46,10 +46,22 @@ def training_bytes(values: Mapping[str, Any], image_size: int, batch_size: int,
     side, channels = image_size, 3
     activations = 2 * side * side * channels  # pixels, rescaled pixels
     params = 0
+    if "stem" in arch:  # 3x3 conv at stride 2, BatchNorm, activation
+        side, channels = -(-side // 2), arch["stem"]
+        activations += 3 * side * side * channels
+        params += 31 * channels
     for block in arch["blocks"]:
         f = block["filters"]
+        in_map = side * side
         conv_side, side = _spatial(side, block["pool"])
         per_map = conv_side * conv_side
+        if block["conv"] == "inverted":  # expand, depthwise (3 maps each), project (2), add
+            e = channels * int(block["expansion"])
+            activations += (3 * in_map * e if e != channels else 0) + 3 * per_map * e
+            activations += 3 * per_map * f + side * side * f
+            params += channels * e + k * k * e + e * f + 8 * e + 4 * f
+            channels = f
+            continue
         activations += 3 * per_map * f + side * side * f
         if block["conv"] == "separable":
             activations += per_map * channels
@@ -58,6 +70,10 @@ def training_bytes(values: Mapping[str, Any], image_size: int, batch_size: int,
             params += k * k * channels * f
         params += 4 * f  # BatchNorm
         channels = f
+    if "last" in arch:  # 1x1 conv, BatchNorm, activation
+        activations += 3 * side * side * arch["last"]
+        params += channels * arch["last"] + 4 * arch["last"]
+        channels = arch["last"]
     width = channels if arch["head"] == "gap" else max(1, side) ** 2 * channels
     for units in arch["dense"]:
         params += width * units + units

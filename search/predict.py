@@ -4,8 +4,9 @@ How a user checks an exported file without writing code. Images are cropped face
 size, read and resized exactly as in training (:func:`search.data.decode_and_resize`);
 folders are searched at any depth for ``.jpg`` / ``.jpeg`` files. Any exported format works:
 float files get float32 pixels, the int8 file uint8 pixels. When a file name carries a
-UTKFace label (``[age]_[gender]_[race]_[date].jpg``), the table shows it and the error, and
-the MAE over the labelled images is printed.
+UTKFace label (``[age]_[gender]_[race]_[date].jpg``), the table shows it and the error, the
+MAE over the labelled images is printed, and so is a second table of that MAE by gender,
+ethnicity and age band, with counts (:mod:`search.groups`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from search import interpreter
+from search import groups, interpreter
 from search.data import IMAGE_SUFFIXES, Labels, check_image_bytes, parse_name
 from search.errors import NothingDone, UserError
 
@@ -106,10 +107,11 @@ def predict(model: str | Path, paths: Sequence[str | Path], threads: int = 1,
     size = interpreter.input_spec(interp).shape[1]
     files = image_files(paths)
     rows = [Prediction(str(f)) for f, _ in files]
-    pixels, readable = [], []
+    pixels, readable, labels = [], [], []
     for row, (f, _) in zip(rows, files, strict=True):
-        labels = parse_name(f.name)
-        row.label = labels.age if isinstance(labels, Labels) else None
+        parsed = parse_name(f.name)
+        labels.append(parsed if isinstance(parsed, Labels) else None)
+        row.label = parsed.age if isinstance(parsed, Labels) else None
         img = read_image(f, size)
         if isinstance(img, str):
             row.problem = img
@@ -122,13 +124,17 @@ def predict(model: str | Path, paths: Sequence[str | Path], threads: int = 1,
             row.age = float(age)
     errors = [r.error for r in rows if r.error is not None]
     mae = float(np.mean(errors)) if errors else None
+    by_group = groups.of_files(labels, [r.age for r in rows])
     _print(rows, [shown for _, shown in files], model, size, mae, console)
+    if by_group is not None:
+        _print_groups(by_group, console)
     if not readable:
         first = next(r for r in rows if r.problem)
         raise NothingDone(f"no image predicted: {len(rows)} file(s) skipped ({first.path}: "
                           f"{first.problem}); expected JPEG face images")
     return {"model": str(model), "image_size": size, "mae_years": mae,
-            "labelled": len(errors), "predictions": [asdict(r) for r in rows]}
+            "labelled": len(errors), "groups": by_group,
+            "predictions": [asdict(r) for r in rows]}
 
 
 def _print(rows: Sequence[Prediction], names: Sequence[str], model: str | Path, size: int,
@@ -152,3 +158,20 @@ def _print(rows: Sequence[Prediction], names: Sequence[str], model: str | Path, 
         n = sum(r.error is not None for r in rows)
         line += f"; MAE {mae:.2f} years over {n} image(s) with UTKFace labels"
     console.print(line, highlight=False, markup=False)
+
+
+def _print_groups(by_group, console) -> None:
+    """The labelled images' MAE by gender, ethnicity and age band, with counts."""
+    from rich.table import Table
+
+    t = Table(title="MAE by group (labelled images)", title_justify="left",
+              header_style="bold")
+    for col in ("breakdown", "group", "images", "MAE (y)"):
+        t.add_column(col, justify="left" if col in ("breakdown", "group") else "right")
+    last = None
+    for kind, name, n, mae in groups.rows(by_group):
+        t.add_row(kind if kind != last else "", name, str(n),
+                  "-" if mae is None else f"{mae:.2f}", style="dim" if not n else None,
+                  end_section=False)
+        last = kind
+    console.print(t)

@@ -36,7 +36,7 @@ class TrialRecord:
     # of which the trial waited for: all of it, as costs are measured before training (older
     # runs measured them in a second process while the trial trained, and waited less)
     cost_wait_seconds: float = 0.0
-    is_reference: bool = False  # the seed's recipe, trained as a reference point
+    is_reference: bool = False  # the reference recipe, trained as a reference point
     model_path: str | None = None  # trained Keras model (.keras), relative to the run folder
     reason: str | None = None  # why a trial failed or is infeasible (one line)
     traceback: str | None = None
@@ -52,6 +52,18 @@ class TrialRecord:
     # Paused at a rung of a multi-fidelity search (search.promotion): status "pruned" unless
     # promoted later, its epoch backup kept so that it goes on from where it stopped.
     paused: bool = False
+    # Test MAE by gender, ethnicity and age band, with counts (search.groups.breakdown):
+    # {"gender": {"male": {"n": 12, "mae": 5.1}, ...}, "ethnicity": {...}, "age_band": {...}};
+    # None where not measured (not complete, or a run before it was).
+    groups: dict[str, Any] | None = None
+    # A refit (search.refit; refits/<id>/record.json, never among trials/): the trial whose
+    # architecture it trained again from scratch on train + validation, longer and augmented
+    # (no validation MAE then: val_mae stays None), the teacher it was distilled from (a trial
+    # or refit id; None: labels only), and how it trained ("epochs", "augment",
+    # "label_weight", "splits", "lr_schedule", "learning_rate", "batch_size").
+    refit_of: str | None = None
+    teacher: str | None = None
+    refit: dict[str, Any] | None = None
 
     @property
     def tflite_float16_kib(self) -> float | None:

@@ -19,7 +19,7 @@ Schema (see ``spaces/README.md``)::
     values = [16, 32, 64]
     when = { blocks = [3, 4, 5] }   # active only for these values of an earlier parameter
 
-    [reference]             # the seed's recipe in this space: complete values
+    [reference]             # the reference recipe in this space: complete values
     blocks = 5
 
 A parameter whose ``when`` does not hold is *absent* from a candidate's values (as in
@@ -67,6 +67,11 @@ LIMITS: dict[str, tuple[float, float, bool, bool]] = {
     r"image_size": (*INT_LIMITS["image_size"], False, False),
     r"batch_size": (*INT_LIMITS["batch_size"], False, False),
     r"augment": (0, 1, False, False),
+    r"width": (0, 4, True, False),
+    r"expansion(_[1-9]\d*)?": (1, 12, False, False),
+    r"se_ratio(_[1-9]\d*)?": (0, 1, False, False),
+    r"stem_filters": (0, 1024, False, False),
+    r"last_filters": (0, 4096, False, False),
 }
 _TOP_KEYS = {"name", "description", "fixed", "params", "reference"}
 _PARAM_KEYS = {
@@ -251,7 +256,7 @@ def _check_value(source: str, key: str, name: str, value: Any) -> None:
     kind = builder.known_kind(name)
     if kind is None:
         raise _err(source, key, f"unknown hyperparameter {show(name)}; known: "
-                   + ", ".join(p for p, _, _ in builder.KNOWN))
+                   + builder.known_names())
     typ, allowed = kind
     ok = {
         "int": _is_int(value),
@@ -309,7 +314,7 @@ def parse(doc: Mapping[str, Any], source: str = "<space>") -> Space:
             raise _err(source, key, "expected a table with at least 'type'")
         if builder.known_kind(pname) is None:
             raise _err(source, key, f"unknown hyperparameter {show(pname)}; known: "
-                       + ", ".join(p for p, _, _ in builder.KNOWN))
+                       + builder.known_names())
         ptype = spec.get("type")
         if not isinstance(ptype, str) or ptype not in _PARAM_KEYS:
             raise _err(source, f"{key}.type", f"{show(ptype)} not in {sorted(_PARAM_KEYS)}")
@@ -407,6 +412,7 @@ def parse(doc: Mapping[str, Any], source: str = "<space>") -> Space:
     space = Space(name=name, description=description, source=source, fixed=dict(fixed),
                   params=tuple(params), _by_name=by_name)
     _check_complete(space)
+    _check_inverted_only(space)
     reference = doc.get("reference")
     if reference is not None:
         if not isinstance(reference, dict):
@@ -429,6 +435,25 @@ def _values_of(space: Space, name: str) -> tuple[Any, ...] | None:
     if name in space._by_name:
         return space._by_name[name].domain()
     return None
+
+
+def _check_inverted_only(space: Space) -> None:
+    """``expansion`` and ``se_ratio`` shape inverted residual blocks only: a space that gives
+    them and can never build one has a mistake in it (a forgotten ``conv = "inverted"``)."""
+    convs: set[Any] = set()
+    for name in [*space.fixed, *space._by_name]:
+        if re.fullmatch(r"conv(_[1-9]\d*)?", name):
+            convs |= set(_values_of(space, name) or ())
+    if "conv" not in space.fixed and "conv" not in space._by_name:
+        convs.add(builder.DEFAULTS["conv"])
+    if "inverted" in convs:
+        return
+    for name in [*space.fixed, *space._by_name]:
+        if re.fullmatch(r"(expansion|se_ratio)(_[1-9]\d*)?", name):
+            where = "fixed" if name in space.fixed else "params"
+            raise _err(space.source, f"{where}.{name}",
+                       "shapes inverted residual blocks only, and no block of this space is "
+                       "one; set conv = \"inverted\" (or conv_<i>) or remove it")
 
 
 def _check_complete(space: Space) -> None:

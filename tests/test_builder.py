@@ -51,7 +51,7 @@ def test_step_schedule_matches_the_seed():
     assert lrs == pytest.approx([1e-3, 1e-3, 5e-4, 5e-4, 1e-4, 1e-4, 9.5e-5, 9.5e-5])
 
 
-@pytest.mark.parametrize("space_name", ["lite", "full", "mixed"])
+@pytest.mark.parametrize("space_name", ["lite", "full", "mixed", "mobile"])
 def test_counted_costs_match_the_built_network(space_name):
     """search.candidate.counted (arithmetic, what the multi-fidelity proposer screens draws
     with) agrees exactly with Keras' parameter count and the MACs counted from the layers,
@@ -79,3 +79,102 @@ def test_counted_costs_match_the_built_network(space_name):
         if checked >= 8:
             break
     assert checked >= 8
+
+
+def test_mobile_reference_is_a_mobilenetv2_style_network():
+    """Stem, inverted residual blocks (expand, depthwise at the block's stride, linear
+    project, the input added back only at stride 1 with matching channels), ReLU6, a 1x1
+    conv, global average pooling."""
+    import keras
+
+    ref = space.load("mobile").reference
+    model = builder.build_model(ref, (64, 64, 3))
+    names = [layer.name for layer in model.layers]
+    assert names[:5] == ["pixels", "rescale", "stem_conv", "stem_bn", "stem_act"]
+    assert model.get_layer("stem_conv").strides == (2, 2)
+    # block 1: expansion 1, so no expand conv (MobileNetV2's first block)
+    assert "block1_expand" not in names and "block1_dwconv" in names
+    for i in range(2, 8):
+        expand = model.get_layer(f"block{i}_expand")
+        assert expand.kernel_size == (1, 1)
+        assert expand.filters == 6 * model.get_layer(f"block{i}_expand").input.shape[-1]
+    strides = {i: model.get_layer(f"block{i}_dwconv").strides for i in range(1, 8)}
+    assert strides == {1: (1, 1), 2: (2, 2), 3: (1, 1), 4: (2, 2), 5: (1, 1), 6: (2, 2),
+                       7: (1, 1)}
+    assert all(isinstance(model.get_layer(f"block{i}_dwconv"), keras.layers.DepthwiseConv2D)
+               for i in range(1, 8))
+    # residual: stride 1 and the same channels (16->16, 24->24, 32->32); not block 7 (64->96)
+    assert sorted(n for n in names if n.endswith("_add")) == [
+        "block1_add", "block3_add", "block5_add"]
+    # the projection is linear: its BatchNorm feeds the add or the next block, no activation
+    after_project = [layer.name for layer in model.layers
+                     if layer.name.startswith("block7_project_bn")]
+    assert after_project and "block7_project_act" not in names
+    acts = [layer for layer in model.layers if isinstance(layer, keras.layers.ReLU)]
+    assert acts and all(float(a.max_value) == 6.0 for a in acts)
+    assert not any(isinstance(layer, keras.layers.LeakyReLU) for layer in model.layers)
+    assert model.get_layer("last_conv").filters == 256
+    assert isinstance(model.get_layer("head_gap"), keras.layers.GlobalAveragePooling2D)
+    assert model.get_layer("dense1").units == 64
+    assert model.output_shape == (None, 1)
+
+
+def test_width_multiplier_and_squeeze_excitation():
+    ref = space.load("mobile").reference
+    half = builder.build_model({**ref, "width": 0.5, "se_ratio": 0.25}, (48, 48, 3))
+    # MobileNet's rounding: 16 * 0.5 = 8; 24 * 0.5 = 12 -> 16 (nearest multiple of 8, up on a
+    # tie); 96 * 0.5 = 48; 256 * 0.5 = 128
+    assert half.get_layer("stem_conv").filters == 8
+    assert half.get_layer("block2_project").filters == 16
+    assert half.get_layer("block7_project").filters == 48
+    assert half.get_layer("last_conv").filters == 128
+    assert builder.round_channels(0.35 * 16) == 8 and builder.round_channels(0.75 * 20) == 16
+    assert builder.round_channels(0.35 * 96) == 32  # 33.6: nearest multiple of 8
+    # SE on the expanded channels of block 2: 8 * 6 = 48 -> squeeze 12 -> 16 (multiple of 8)
+    assert half.get_layer("block2_se_reduce").filters == 16
+    assert half.get_layer("block2_se_expand").filters == 48
+    assert half.get_layer("block2_se_expand").activation.__name__ == "sigmoid"
+    assert type(half.get_layer("block2_se")).__name__ == "Multiply"
+
+
+# Every kind of block and option, one change at a time from the mobile reference: the costs by
+# arithmetic must equal Keras' exactly for each.
+VARIANTS = [
+    {},
+    {"width": 0.35},
+    {"width": 1.3, "se_ratio": 0.25},
+    {"se_ratio_3": 0.5, "expansion_5": 3},
+    {"stem_filters": 0},
+    {"last_filters": 0, "dense_layers": 0},
+    {"pool_7": "max", "pool_3": "avg"},
+    {"kernel_size": 5},
+    {"head": "flatten", "max_flatten": 0},
+    {"conv_2": "separable", "conv_5": "full", "pool_5": "none"},
+    {"conv": "separable", "activation": "leaky_relu", "pool": "none", "pool_2": "stride"},
+    {"activation": "leaky_relu", "expansion": 1},
+]
+
+
+@pytest.mark.parametrize("change", VARIANTS, ids=lambda c: ",".join(c) or "reference")
+@pytest.mark.parametrize("size", [64, 47])
+def test_counted_costs_match_keras_for_every_block_kind(change, size):
+    from search import candidate, costs
+
+    values = {**space.load("mobile").reference, **change}
+    counted = candidate.counted(values, size)
+    model = builder.build_model(values, (size, size, 3))
+    assert counted.params == model.count_params()
+    assert counted.macs == costs.count_macs(model)
+
+
+def test_downsampling_past_1x1_is_rejected_with_the_stem_counted():
+    ref = space.load("mobile").reference
+    values = {**ref, **{f"pool_{i}": "stride" for i in range(2, 8)}}
+    with pytest.raises(InfeasibleCandidate,
+                       match=r"a stride-2 stem and 6 downsampling blocks shrink a 32 px input "
+                             r"below 1x1 at block 6 \(at most 5 halvings fit"):
+        builder.build_model(values, (32, 32, 3))
+    builder.build_model(values, (96, 96, 3))  # fits at 96 px: 48, 24, 12, 6, 3, 2, 1
+    # stride-1 blocks never shrink the image, however many
+    flat = {**ref, **{f"pool_{i}": "none" for i in range(1, 8)}}
+    assert builder.build_model(flat, (8, 8, 3)).output_shape == (None, 1)

@@ -210,3 +210,52 @@ def test_histogram_bars_scale_to_the_largest_decade():
 
     rows = bars({"0-9": 10, "10-19": 0, "20-29": 40, "30-39": 1}, width=20)
     assert [len(b) for _, _, b in rows] == [5, 0, 20, 1]
+
+
+def test_test_split_errors_by_group_pair_each_prediction_with_its_files_labels(tiny_cfg):
+    """Data.groups: the model's ages on the test split, each matched to its own file's age,
+    gender and race, as search.groups counts them."""
+    from search import builder, groups
+
+    d = data.load(tiny_cfg)
+    values = {"blocks": 2, "filters_1": 4, "filters_2": 4, "dense_layers": 1,
+              "dense_units_1": 4, "conv": "full"}
+    model = builder.build_model(values, (32, 32, 3))
+    # a model whose age depends on the image, so a mismatched order would show
+    model.get_layer("age_fraction").set_weights([np.full((4, 1), 0.5, np.float32),
+                                                  np.zeros(1, np.float32)])
+    files = d.splits["test"]
+    predicted = d.predictions(model, "test", batch_size=3)
+    assert predicted is not None and len(predicted) == len(files)
+    one_by_one = [float(model.predict(d.dataset("test", batch_size=1).skip(i).take(1),
+                                      verbose=0)[0, 0]) for i in range(len(files))]
+    np.testing.assert_allclose(predicted, one_by_one, rtol=1e-5)
+    g = d.groups(model, "test", batch_size=3)
+    assert g == groups.of_files(files, predicted)
+    assert sum(c["n"] for c in g["age_band"].values()) == len(files)
+    races = [f.race for f in files]
+    assert {k: c["n"] for k, c in g["ethnicity"].items()} == {
+        name: races.count(code) for code, name in groups.ETHNICITIES.items()}
+    mean = np.mean(np.abs(predicted - d.ages("test")))
+    model.compile(loss="mae", metrics=["mae"])
+    assert mean == pytest.approx(model.evaluate(d.dataset("test"), verbose=0,
+                                                return_dict=True)["mae"], rel=1e-4)
+
+
+def test_groups_are_not_guessed_when_a_test_image_fails_to_decode(tmp_path, tiny_cfg, faces):
+    """A file that passed the checks and fails to decode later is dropped by the pipeline;
+    which prediction belongs to which file is then unknown, so no groups."""
+    import dataclasses
+
+    from search import builder
+
+    shutil.copytree(faces, tmp_path / "faces")
+    d = data.load(dataclasses.replace(tiny_cfg, data_dir=str(tmp_path / "faces")))
+    model = builder.build_model({"blocks": 1, "filters_1": 4, "dense_layers": 0}, (32, 32, 3))
+    assert d.groups(model) is not None
+    victim = d.splits["test"][0].path
+    raw = open(victim, "rb").read()
+    with open(victim, "wb") as f:  # a JPEG header and end, garbage between: fails to decode
+        f.write(raw[:20] + b"\x00" * 200 + raw[-2:])
+    d._decoded.clear()
+    assert d.predictions(model, "test") is None and d.groups(model) is None

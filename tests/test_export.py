@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 from rich.console import Console
 
-from search import cli, convert, export, interpreter, pipeline, predict
+from search import cli, convert, export, groups, interpreter, pipeline, predict
 from search.config import RunConfig
 from search.records import TrialRecord, load_records
 
@@ -138,9 +138,27 @@ def test_predict_command_on_a_folder_prints_ages_and_mae(out_dir, faces, tmp_pat
         assert "someone.jpg" in out and "41_1_0_20170109150557335.jpg.chip.jpg" in out
         assert "not a JPEG" in out
         assert "5 image(s) predicted, 1 skipped; MAE" in out and "over 4 image(s)" in out
+        assert "MAE by group (labelled images)" in out and "60+" in out and "Others" in out
     res = predict.predict(out_dir / "model_int8.tflite", [folder], console=quiet_console())
     ages = [p["age"] for p in res["predictions"] if p["age"] is not None]
     assert len(ages) == 5 and all(0 < a < 120 for a in ages)
+    # the 4 labelled images by group: the one labelled 41, female, White is among them
+    g = res["groups"]
+    assert sum(c["n"] for c in g["age_band"].values()) == 4 == res["labelled"]
+    assert g["age_band"]["40-59"]["n"] >= 1 and g["gender"]["female"]["n"] >= 1
+    big = next(p for p in res["predictions"] if p["path"].endswith("41_1_0_20170109150557335"
+                                                                  ".jpg.chip.jpg"))
+    if g["age_band"]["40-59"]["n"] == 1:
+        assert g["age_band"]["40-59"]["mae"] == pytest.approx(abs(big["age"] - 41))
+
+
+def test_predict_without_labels_prints_no_group_table(out_dir, tmp_path, capsys):
+    Image.new("RGB", (50, 50), (120, 90, 60)).save(tmp_path / "someone.jpg")
+    assert cli.main(["predict", str(out_dir / "model_float16.tflite"), str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "1 image(s) predicted" in out and "MAE by group" not in out
+    res = predict.predict(out_dir / "model_float16.tflite", [tmp_path], console=quiet_console())
+    assert res["groups"] is None and res["mae_years"] is None
 
 
 def copy_run(run_dir: Path, dest: Path) -> Path:
@@ -243,3 +261,76 @@ def test_a_model_needing_ops_outside_the_builtins_fails_with_one_clear_line():
     assert msg.startswith("conversion to float16 failed: the model needs ops outside TFLite's "
                           "builtins (Custom ops: BesselI1e)")
     assert msg.endswith("only TFLite builtin ops are allowed") and "\n" not in msg
+
+
+def test_complete_trials_record_their_test_errors_by_group(cfg, run_dir):
+    """Each complete trial's test MAE by gender, ethnicity and age band, in its record and
+    in leaderboard.json's rows; the groups add up to the test split and to its MAE."""
+    from search import data as data_mod
+
+    test = data_mod.load(cfg).splits["test"]
+    board = json.loads((run_dir / "leaderboard.json").read_text())
+    rows = {t["trial_id"]: t for t in board["trials"]}
+    done = [r for r in load_records(run_dir) if r.status == "complete"]
+    assert done
+    for r in done:
+        g = r.groups
+        assert groups.is_breakdown(g), r.trial_id
+        assert sum(c["n"] for c in g["age_band"].values()) == len(test)
+        assert {k: c["n"] for k, c in g["gender"].items()} == {
+            "male": sum(f.gender == 0 for f in test), "female": sum(f.gender == 1 for f in test)}
+        total = sum(c["n"] * c["mae"] for c in g["age_band"].values() if c["n"])
+        assert total / len(test) == pytest.approx(r.test_mae, rel=1e-4)
+        assert rows[r.trial_id]["groups"] == json.loads(json.dumps(g))
+
+
+def test_model_card_has_errors_by_group_intended_use_and_limitations(run_dir, card):
+    record = next(r for r in load_records(run_dir) if r.trial_id == card["trial_id"])
+    g = card["groups"]
+    assert groups.is_breakdown(g) and "verification images" in card["groups_source"]
+    # every test image verified (no --samples): the same figures as the trial's record
+    for kind in groups.KINDS:
+        for name, cell in g[kind].items():
+            assert cell["n"] == record.groups[kind][name]["n"]
+            if cell["n"]:
+                assert cell["mae"] == pytest.approx(record.groups[kind][name]["mae"], abs=1e-3)
+    for q, f in card["files"].items():
+        assert groups.is_breakdown(f["groups"]), q
+        assert f["groups"]["age_band"]["20-39"]["n"] == g["age_band"]["20-39"]["n"]
+    assert any("Not for decisions about an individual" in line for line in card["intended_use"])
+    text = " ".join(card["limitations"])
+    assert "UTKFace" in text and "Test MAE differs most by" in text
+    assert "Ages in the data, by decade: " in text
+
+
+# --- the mobile space exports and verifies like the others ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def mobile_card(tmp_path_factory, synth_cache):
+    cfg = RunConfig(space="mobile", trials=1, epochs=1, patience=1, synthetic_images=48,
+                    image_size=32, batch_size=16, seed=7, run_name="mobile",
+                    results_dir=str(tmp_path_factory.mktemp("results")),
+                    cache_dir=str(synth_cache))
+    pipeline.run(cfg, console=quiet_console())
+    run = Path(cfg.results_dir) / cfg.run_name
+    [card] = export.export(run, trial="ref", quantize=convert.QUANTIZATIONS, latency_runs=2,
+                           console=quiet_console())
+    return run, card
+
+
+def test_mobile_reference_exports_in_every_format_and_verifies(mobile_card):
+    run, card = mobile_card
+    [ref] = [r for r in load_records(run) if r.trial_id == "ref"]
+    assert ref.is_reference and ref.status == "complete" and ref.values["conv"] == "inverted"
+    assert groups.is_breakdown(ref.groups)
+    files = card["files"]
+    assert list(files) == ["float32", "float16", "dynamic", "int8"]
+    assert files["float32"]["status"] == "ok" and files["float16"]["status"] == "ok"
+    assert files["int8"]["status"] in ("ok", "flagged") and card["verified"]
+    io_ = interpreter.describe(interpreter.load(run / "export" / "trial_ref" /
+                                                "model_int8.tflite"))
+    assert io_["input"]["dtype"] == "uint8" and io_["input"]["shape"] == [1, 32, 32, 3]
+    # the sizes measured before training are the exported files' (weights do not change them)
+    assert files["float16"]["bytes"] == ref.tflite_float16_bytes
+    assert files["int8"]["bytes"] == pytest.approx(ref.tflite_int8_bytes, rel=0.02)

@@ -103,7 +103,7 @@ def test_kerastuner_hyperparameters_follow_the_space(tmp_path):
         (lambda t: t.replace("when = { blocks = [2] }", "when = { blocks = [7] }"),
          "7 is not a value of 'blocks'"),
         (lambda t: t.replace('conv = "separable"', 'conv = "fancy"'),
-         "fixed.conv: 'fancy' not in ['separable', 'full']"),
+         "fixed.conv: 'fancy' not in ['separable', 'full', 'inverted']"),
         (lambda t: t.replace("[params.filters_2]\ntype = \"choice\"\nvalues = [8, 16]\n"
                              "when = { blocks = [2] }\n", ""),
          "params.filters_2: missing; needed when blocks is [2]"),

@@ -203,9 +203,28 @@ SPACE_CASES = [
     (_fixed("kernel_size = 0"), "fixed.kernel_size: 0 is out of range"),
     (_fixed("dense_layers = 99"), "fixed.dense_layers: 99 is out of range"),
     (_fixed("kernel_size = 3.0"), "fixed.kernel_size: expected a whole number, got 3.0"),
-    (_fixed('conv = "wide"'), "fixed.conv: 'wide' not in ['separable', 'full']"),
+    (_fixed('conv = "wide"'), "fixed.conv: 'wide' not in ['separable', 'full', 'inverted']"),
     (_fixed("conv = " + '"' + "w" * 5000 + '"'), "fixed.conv: 'wwwww"),
     (_fixed("colour = 1"), "fixed.colour: unknown hyperparameter 'colour'"),
+    (_fixed("width = 0.0"), "fixed.width: 0.0 is out of range; expected a number above 0, "
+                            "at most 4"),
+    (_fixed("expansion = 0"), "fixed.expansion: 0 is out of range; expected a whole number "
+                              "from 1 to 12"),
+    (_fixed("expansion_3 = 2.5"), "fixed.expansion_3: expected a whole number, got 2.5"),
+    (_fixed("se_ratio_2 = 1.5"), "fixed.se_ratio_2: 1.5 is out of range; expected a number "
+                                 "from 0 to 1"),
+    (_fixed("stem_filters = -8"), "fixed.stem_filters: -8 is out of range"),
+    (_fixed("last_filters = 5000"), "fixed.last_filters: 5000 is out of range; expected a "
+                                    "whole number from 0 to 4096"),
+    (_fixed('activation = "swish"'), "fixed.activation: 'swish' not in ['leaky_relu', "
+                                     "'relu6']"),
+    (_fixed('pool_2 = "half"'), "fixed.pool_2: 'half' not in ['max', 'avg', 'stride', 'none']"),
+    (_fixed("expansion = 4"), "fixed.expansion: shapes inverted residual blocks only, and no "
+                              "block of this space is one; set conv = \"inverted\""),
+    (_param("se_ratio", 'type = "choice"\nvalues = [0.0, 0.25]'),
+     "params.se_ratio: shapes inverted residual blocks only"),
+    (_param("width", 'type = "choice"\nvalues = [0.5, 8.0]'),
+     "params.width: 8.0 is out of range; expected a number above 0, at most 4"),
     (_fixed("pool = [1, 2]"), "fixed.pool: expected a string, got [1, 2]"),
     (BASE.replace("filters_1 = 8", "filters_1 = 20000000"),
      "fixed.filters_1: 20000000 is out of range; expected a whole number from 1 to 1024"),
