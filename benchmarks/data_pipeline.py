@@ -5,7 +5,7 @@
 For the given images (default: the embedded synthetic set) it prints:
 - first-epoch input throughput (images/s: read, decode, resize, cache) against a bare
   sequential ``tf.io.decode_jpeg`` loop over the same files (target: at least 80%);
-- cached-epoch input throughput against the images/s the trainer consumes for the seed's
+- cached-epoch input throughput against the images/s the trainer consumes for the reference recipe's
   reference model (spaces/lite.toml [reference]) at the same resolution (target: 5x);
 - the cache's memory (growth of the process's resident memory over the first epoch)
   against N x H x W x 3 bytes (target: within 10%).
@@ -78,7 +78,7 @@ def main() -> None:
         cached.append(count / (time.perf_counter() - t0))
     cached_ips = float(np.median(cached))
 
-    # 3. what the trainer consumes: the seed's reference model on in-memory batches
+    # 3. what the trainer consumes: the reference recipe's model on in-memory batches
     ref = space.load("lite").reference
     model = builder.build_model(ref, (size, size, 3))
     model.compile(optimizer="adam", loss="mae")

@@ -1,6 +1,6 @@
 """TFLite size and host latency of the reference architecture in every export format.
 
-Builds the ``[reference]`` model of a space (the seed's recipe; ``lite`` by default), trains
+Builds the ``[reference]`` model of a space (the reference recipe; ``lite`` by default), trains
 it briefly on synthetic faces (sizes and latency hardly depend on training; ``--epochs 0``
 skips it), converts it to float32, float16, dynamic-range and int8 exactly as
 ``run_search.py export`` does, and prints for each file its size, its ratio to float32, its

@@ -22,7 +22,7 @@ a seed (so a slower spell of the machine hits them alike):
   ``run_search.py`` search with ``--max-compute`` (or ``--max-minutes``) as the budget. Its
   reference trial (the reference recipe trained inside that budget: a whole trial for
   ``tpe``, a candidate through the rungs for ``moasha``) is ranked with the searched trials,
-  so it is on this contender's front too; it never counts for "time to the seed's MAE" or
+  so it is on this contender's front too; it never counts for "time to the reference recipe's MAE" or
   "as good as the seed". Options after ``+`` vary one default: ``+res`` searches the space's
   resolutions instead of ``--image-size``, ``+noref`` skips the reference
   (``--no-reference``), ``+noprune`` turns pruning off, ``+eN`` trains N epochs per trial,
@@ -39,8 +39,8 @@ are printed beside its figures.
 For each: best validation MAE, the hypervolume of its (MAE, float16 KiB) front against one
 reference point shared by all contenders (the median-age baseline's MAE, twice the seed
 recipe's float16 size), trials finished, distinct candidates trained, the smallest float16
-model within 10% of its best MAE, the time it took to first reach the seed recipe's MAE,
-and the smallest model at least as accurate as the seed recipe as a share of the seed's
+model within 10% of its best MAE, the time it took to first reach the reference recipe's MAE,
+and the smallest model at least as accurate as the reference recipe as a share of the reference recipe's
 float16 size. Then, for each toolkit contender against each hand-written search, the
 hypervolume paired by seed: wins, the median difference, two- and one-sided sign tests, and
 the ratio of distinct candidates.
@@ -72,8 +72,8 @@ from search.quiet import load_tensorflow  # noqa: E402
 def front_figures(points: list[tuple[float, float, float, bool]], ref_point: tuple[float, float],
                   seed_mae: float | None, seed_kib: float | None) -> dict:
     """points: (seconds since start, val MAE, float16 KiB, is a search's reference trial) of
-    finished trials. A search's reference trial (the seed's recipe trained inside it) is on
-    the front, but never counts as reaching, or being as good as, the seed's recipe."""
+    finished trials. A search's reference trial (the reference recipe trained inside it) is on
+    the front, but never counts as reaching, or being as good as, the reference recipe."""
     from search import pareto
 
     if not points:
@@ -85,7 +85,7 @@ def front_figures(points: list[tuple[float, float, float, bool]], ref_point: tup
     small = min(p[2] for p in points if p[1] <= 1.1 * best)
     as_good = [p for p in points if seed_mae is not None and p[1] <= seed_mae and not p[3]]
     reach = sorted(p[0] for p in as_good)
-    # the smallest model at least as accurate as the seed's recipe, as a share of its size
+    # the smallest model at least as accurate as the reference recipe, as a share of its size
     share = min(p[2] for p in as_good) / seed_kib if as_good and seed_kib else None
     return {"best_mae": best, "hv": hv, "trials": len(points), "small_kib": small,
             "t_seed": reach[0] if reach else None, "seed_share": share}
@@ -396,12 +396,12 @@ def _fmt(m, spec, to="-"):
 
 
 def _order(name: str) -> tuple[int, str]:
-    """The seed's recipe, then the hand-written searches, then the toolkit's."""
+    """The reference recipe, then the hand-written searches, then the toolkit's."""
     return (0 if name == "seed" else 1 if name.startswith("plain-kt") else 2, name)
 
 
 def _quarter(figures: dict) -> bool:
-    """A model at least as accurate as the seed's recipe at a quarter of its size or less
+    """A model at least as accurate as the reference recipe at a quarter of its size or less
     (the issue's target)."""
     return figures["seed_share"] is not None and figures["seed_share"] <= 0.25
 
@@ -429,8 +429,8 @@ def print_tables(by_seed: dict[str, dict[int, dict]], title: str) -> None:
               f"{_fmt(_median([r.get('gmac') for r in rs]), '.0f'):>20} "
               f"{_fmt(_median([r.get('seconds') for r in rs]), '.0f'):>18}")
     print("smallest f16 KiB: the smallest float16 file within 10% of the contender's best MAE; "
-          "time to seed MAE: until a trial first matched the seed recipe's val MAE; as good / "
-          "seed size: the smallest model at least as accurate as the seed recipe, as a share "
+          "time to seed MAE: until a trial first matched the reference recipe's val MAE; as good / "
+          "seed size: the smallest model at least as accurate as the reference recipe, as a share "
           "of its float16 size (target: at most 0.25); candidates: distinct candidates "
           "trained (for any number of epochs); G MAC-images: the compute used (a contender "
           "starts nothing once its budget is spent, so it ends a little over it); wall s: "
@@ -530,7 +530,7 @@ def main() -> None:
                          "draws")
     ap.add_argument("--space", default="lite",
                     help="the space the toolkit contenders search (a shipped name or a .toml "
-                         "path), to measure a change to it; plain KerasTuner and the seed's "
+                         "path), to measure a change to it; plain KerasTuner and the reference recipe's "
                          "recipe keep the shipped lite space")
     ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--image-size", type=int, default=64)
@@ -557,7 +557,7 @@ def main() -> None:
         if h not in HANDS:
             raise SystemExit(f"--hand {h!r}: expected some of {', '.join(HANDS)}")
     tuners = [t for t in args.tuners.split(",") if t]  # --tuners "": no toolkit contender
-    for spec in tuners:  # a typo fails now, not after the seed's recipe trained
+    for spec in tuners:  # a typo fails now, not after the reference recipe trained
         contender(spec, RunConfig())
     rows: dict[str, dict[int, dict]] = {}
     label = Path(args.data_dir).name if args.data_dir else "synthetic"
@@ -571,7 +571,7 @@ def main() -> None:
                             results_dir=str(tmp), overwrite=False)
             data = data_mod.load(cfg)
             base = median_baseline(data.ages("train"), data.ages("val"), data.ages("test"))
-            # the seed's recipe, trained once
+            # the reference recipe, trained once
             t0 = time.perf_counter()
             ctx = TrialContext(data=data, epochs=cfg.epochs, patience=cfg.patience, seed=seed,
                                run_dir=tmp / "seed")
@@ -599,7 +599,7 @@ def main() -> None:
                         fh.write(json.dumps({**meta, "contender": name, **f}) + "\n")
                 return f
 
-            print(f"seed {seed}: baseline val MAE {base['val_mae']:.2f} y, seed recipe "
+            print(f"seed {seed}: baseline val MAE {base['val_mae']:.2f} y, reference recipe "
                   f"{seed_mae:.2f} y, {rec.tflite_float16_bytes / 1024:.0f} KiB float16; "
                   f"HV reference point ({ref_point[0]:.2f} y, {ref_point[1]:.0f} KiB)",
                   flush=True)

@@ -61,7 +61,7 @@ class RunConfig:
     # only: random | bayesian | hyperband. TPE until the search-efficiency benchmark says else.
     tuner: str = "tpe"
     trials: int = 6  # candidate models trained in the search, in total (reference included)
-    reference: bool = True  # train the space's [reference] (the seed's recipe) as trial "ref"
+    reference: bool = True  # train the space's [reference] (the reference recipe) as trial "ref"
     # Wall-clock budget: start no trial after this many minutes of the search (one running
     # then finishes); None: no limit. The search stops at whichever of this and --trials
     # comes first.
