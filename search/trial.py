@@ -1,4 +1,4 @@
-"""One trial: costs first, then fit with the seed's callbacks, then evaluate.
+"""One trial: costs first, then fit with the reference recipe's callbacks, then evaluate.
 
 :func:`run_trial` is the objective every tuner backend calls: it takes a candidate's values
 and returns a :class:`TrialRecord`. It never imports a tuner library.
@@ -17,21 +17,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from search import builder, costs
+import numpy as np
+
+from search import builder, costs, tb_hparams
 from search.budget import Budget
 from search.candidate import Candidate
 from search.errors import InfeasibleCandidate
 from search.files import write_json_atomic
 from search.records import COMPLETE, FAILED, INFEASIBLE, PRUNED, TrialRecord
 
-# The seed's step schedule: full rate for the first quarter of the epochs, then 5e-4, 1e-4
-# and 9.5e-5. The seed's base rate was 1e-3, so the steps are kept as fractions of the base
-# rate (0.5, 0.1, 0.095): a searched learning rate keeps the seed's shape.
+# The reference recipe's step schedule: full rate for the first quarter of the epochs, then 5e-4, 1e-4
+# and 9.5e-5. The reference recipe's base rate was 1e-3, so the steps are kept as fractions of the base
+# rate (0.5, 0.1, 0.095): a searched learning rate keeps the reference recipe's shape.
 STEP_FRACTIONS = (1.0, 0.5, 0.1, 0.095)
 
 
 def step_learning_rate(base: float, epoch: int, epochs: int) -> float:
-    """Learning rate of 0-based ``epoch`` out of ``epochs`` under the seed's step schedule."""
+    """Learning rate of 0-based ``epoch`` out of ``epochs`` under the reference recipe's step schedule."""
     quarter = min(3, (4 * epoch) // max(1, epochs))
     return base * STEP_FRACTIONS[quarter]
 
@@ -72,7 +74,7 @@ def input_shape(values: Mapping[str, Any], data) -> tuple[int, int, int]:
 
 
 def learning_rate(schedule: str, base: float, epoch: int, epochs: int) -> float:
-    """Learning rate of 0-based ``epoch``: the seed's steps, a cosine decay, or constant."""
+    """Learning rate of 0-based ``epoch``: the reference recipe's steps, a cosine decay, or constant."""
     if schedule == "step":
         return step_learning_rate(base, epoch, epochs)
     if schedule == "cosine":
@@ -185,6 +187,7 @@ def run_trial(trial_id: str, values: Mapping[str, Any], ctx: TrialContext,
     finally:
         if not interrupted:
             record.save(trial_dir / "record.json")
+            tb_hparams.write(trial_dir, record, ctx.data.image_size)  # TensorBoard's HParams
         _clear()
 
 
@@ -284,7 +287,35 @@ def _callbacks():
                 self.reason, self.epoch = why, epoch + 1
                 self.model.stop_training = True
 
-    return HistoryBackup, ResumableEarlyStopping, PruneWhenDominated
+    class EpochWeights(keras.callbacks.Callback):
+        """The best epoch's weights and the last epoch's, as copies of the backup's weights
+        file (written just before by BackupAndRestore, the callback before this one): one
+        weights save an epoch, not three. ``model.save_weights`` costs 70-240 ms whatever
+        the model's size (Keras walks every layer and optimizer variable); a copy of the
+        file costs about 1 ms (benchmarks/throughput.py)."""
+
+        def __init__(self, backup, best_path: Path, last_path: Path, prior_best: float):
+            super().__init__()
+            self.backup, self.best_path, self.last_path = backup, best_path, last_path
+            self.best = prior_best
+
+        def _write(self, path: Path) -> None:
+            source = Path(getattr(self.backup, "_weights_path", ""))
+            tmp = path.with_name(f".{path.name}.tmp.weights.h5")
+            if source.name and source.is_file():
+                shutil.copyfile(source, tmp)
+            else:  # a Keras whose backup keeps its weights elsewhere: save them instead
+                self.model.save_weights(tmp)
+            tmp.replace(path)
+
+        def on_epoch_end(self, epoch, logs=None):
+            v = (logs or {}).get("val_mae")
+            if v is not None and math.isfinite(float(v)) and float(v) < self.best:
+                self.best = float(v)
+                self._write(self.best_path)
+            self._write(self.last_path)
+
+    return HistoryBackup, ResumableEarlyStopping, PruneWhenDominated, EpochWeights
 
 
 def _fit(model, values: Mapping[str, Any], ctx: TrialContext, trial_dir: Path,
@@ -294,7 +325,7 @@ def _fit(model, values: Mapping[str, Any], ctx: TrialContext, trial_dir: Path,
     rung: ``pause``, see :func:`run_trial`), or None."""
     import keras
 
-    HistoryBackup, ResumableEarlyStopping, PruneWhenDominated = _callbacks()
+    HistoryBackup, ResumableEarlyStopping, PruneWhenDominated, EpochWeights = _callbacks()
     v = builder.resolved(values)
     base_lr = float(v["learning_rate"])
     model.compile(
@@ -319,21 +350,19 @@ def _fit(model, values: Mapping[str, Any], ctx: TrialContext, trial_dir: Path,
         prior = {}
     prior_val = prior.get("val_mae", [])
     finite_prior = [x for x in prior_val if math.isfinite(x)]
+    # Kept after training when the trial pauses at a rung: the next rung goes on from it.
+    backup_callback = keras.callbacks.BackupAndRestore(str(backup), double_checkpoint=True,
+                                                       delete_checkpoint=not pause)
     callbacks: list = [
         # Before BackupAndRestore: a kill between the two writes leaves the history one
         # epoch ahead, which _prior_history cuts, never behind.
         HistoryBackup(backup / HISTORY_FILE, prior, with_lr=v["lr_schedule"] != "constant"),
-        # Kept after training when the trial pauses at a rung: the next rung goes on from it.
-        keras.callbacks.BackupAndRestore(str(backup), double_checkpoint=True,
-                                         delete_checkpoint=not pause),
+        backup_callback,
+        # Right after it: the best and last weights are copies of the file it just wrote.
+        EpochWeights(backup_callback, best_path, trial_dir / CHECKPOINT,
+                     min(finite_prior) if finite_prior else math.inf),
         ResumableEarlyStopping(prior_val, monitor="val_mae", mode="min",
                                patience=ctx.patience),
-        keras.callbacks.ModelCheckpoint(
-            str(best_path), monitor="val_mae", mode="min", save_best_only=True,
-            save_weights_only=True,
-            initial_value_threshold=min(finite_prior) if finite_prior else None),
-        keras.callbacks.ModelCheckpoint(str(trial_dir / CHECKPOINT), save_weights_only=True,
-                                        save_freq="epoch"),
         keras.callbacks.TerminateOnNaN(),
         keras.callbacks.TensorBoard(log_dir=str(trial_dir / "logs"), write_graph=False,
                                     profile_batch=0),
@@ -385,10 +414,21 @@ def _fit(model, values: Mapping[str, Any], ctx: TrialContext, trial_dir: Path,
                     "search: not (yet) among the best at that rung")
         shutil.rmtree(backup, ignore_errors=True)  # early stopping ended it: complete
     # The best epoch's weights (saved whenever validation MAE improved, before an
-    # interruption too); evaluate them on val and test.
+    # interruption too). Their validation MAE is the best epoch's, measured on these very
+    # weights at that epoch's end: not measured again. The test split is predicted once:
+    # its MAE, and its MAE by gender, ethnicity and age band (search.groups).
+    record.val_mae = float(best)
     if best_path.exists():
         model.load_weights(best_path)
-    record.val_mae = float(model.evaluate(val, verbose=0, return_dict=True)["mae"])
-    test = ctx.data.dataset("test", image_size=size, batch_size=batch)
-    record.test_mae = float(model.evaluate(test, verbose=0, return_dict=True)["mae"])
+    else:  # no improvement was saved (a resumed trial whose best file was lost)
+        record.val_mae = float(model.evaluate(val, verbose=0, return_dict=True)["mae"])
+    predicted = ctx.data.predictions(model, "test", image_size=size, batch_size=batch)
+    if predicted is None:  # files and predictions cannot be matched: the MAE alone
+        test = ctx.data.dataset("test", image_size=size, batch_size=batch)
+        record.test_mae = float(model.evaluate(test, verbose=0, return_dict=True)["mae"])
+    else:
+        from search import groups
+
+        record.test_mae = float(np.mean(np.abs(predicted - ctx.data.ages("test"))))
+        record.groups = groups.of_files(ctx.data.splits["test"], predicted)
     return None
