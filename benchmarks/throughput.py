@@ -152,6 +152,7 @@ def main() -> None:
     cfg = RunConfig(data_dir=args.data_dir, synthetic_images=args.images, seed=args.seed)
     data = data_mod.load(cfg)
     n_train = len(data.splits["train"])
+    trial.freeze_startup_objects()  # as a trial's worker process does (gc of TensorFlow: 1 s)
     gflops = matmul_gflops()
     print(f"data: {data.account.source}: {n_train} training, {len(data.splits['val'])} "
           f"validation images; threads intra/inter "
@@ -268,6 +269,7 @@ def side_by_side(args) -> None:
     cfg = RunConfig(data_dir=args.data_dir, synthetic_images=args.images, seed=args.seed)
     data = data_mod.load(cfg)
     n_train = len(data.splits["train"])
+    trial.freeze_startup_objects()
     print(f"data: {data.account.source}: {n_train} training images; whole trials of "
           f"{args.epochs} epochs, {args.against} vs the working tree, {args.repeats} each")
     rows = []
