@@ -32,15 +32,28 @@ process) -> record -> board -> reports / export.
 - ``search.pareto``        non-dominated ranks, crowding, hypervolume, knee: pure maths
 - ``search.board``         records -> ranks, best, knee, budget pick: decided only here
 - ``search.report``        renderers of the board: terminal, Markdown, CSV/JSON, HTML, plot
+- ``search.refit``         retrain a chosen trial on train + val to ship it (refit, distillation)
+- ``search.groups``        test MAE by gender, ethnicity and age band
 - ``search.export``        ship trials as verified TFLite files (chosen through the board)
 - ``search.files``         atomic file writes
 - ``search.api``           the public API above; ``search.cli`` the command line over it
 """
 
-from search.api import Exported, Predictions, Run, Trial, export_run, load_config, predict_ages, search
+from search.api import (
+    Exported,
+    Predictions,
+    Refit,
+    Run,
+    Trial,
+    export_run,
+    load_config,
+    predict_ages,
+    refit_run,
+    search,
+)
 from search.config import RunConfig
 from search.errors import AgeSearchError, NothingDone, UserError
 
-__all__ = ["AgeSearchError", "Exported", "NothingDone", "Predictions", "Run", "RunConfig", "Trial",
-           "UserError", "export_run", "load_config", "predict_ages", "search"]
+__all__ = ["AgeSearchError", "Exported", "NothingDone", "Predictions", "Refit", "Run", "RunConfig",
+           "Trial", "UserError", "export_run", "load_config", "predict_ages", "refit_run", "search"]
 __version__ = "0.1.0"

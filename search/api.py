@@ -42,8 +42,8 @@ from search.budget import Budget
 from search.config import RunConfig
 from search.errors import UserError
 
-__all__ = ["Exported", "Predictions", "Run", "Trial", "export_run", "load_config",
-           "predict_ages", "search"]
+__all__ = ["Exported", "Predictions", "Refit", "Run", "Trial", "export_run", "load_config",
+           "predict_ages", "refit_run", "search"]
 
 #: Where the library's progress goes; nothing in this module prints.
 logger = logging.getLogger("agesearch")
@@ -379,6 +379,20 @@ class Run:
 
     # -- shipping --------------------------------------------------------------------------
 
+    def refit(self, trial: str | Trial | Sequence[str | Trial] = "best", *,
+              epochs: int | None = None, teacher: str | Trial | None = None,
+              augment: float | None = None, label_weight: float | None = None,
+              console=None) -> list[Refit]:
+        """Train chosen trials' architectures again to ship them: see :func:`refit_run`."""
+        return refit_run(self.path, trial, epochs=epochs, teacher=teacher, augment=augment,
+                         label_weight=label_weight, console=console)
+
+    def refits(self) -> list[Refit]:
+        """The refits already in the run folder (``refits/``), complete or failed."""
+        from search import refit as refit_mod
+
+        return [Refit._from_record(r, self.path) for r in refit_mod.load_refits(self.path)]
+
     def export(self, trial: str | Trial | Sequence[str | Trial] | None = None, *,
                max_kib: float | None = None, max_latency_ms: float | None = None,
                **options: Any) -> list[Exported]:
@@ -386,6 +400,66 @@ class Run:
         (the default), ``"knee"``, a trial id, a :class:`Trial`, or several."""
         return export_run(self.path, trial, max_kib=max_kib, max_latency_ms=max_latency_ms,
                       **options)
+
+
+@dataclass(frozen=True)
+class Refit:
+    """A trial's architecture trained again on train + validation (:func:`refit_run`).
+    Units: MAE in years, sizes in KiB. No validation MAE: the validation split was trained
+    on; the test split was not."""
+
+    id: str  # "003-refit", "003-refit-distilled-ref": what export's trial= takes
+    refit_of: str  # the trial whose architecture it trained
+    teacher: str | None  # the trial or refit it was distilled from
+    status: str  # complete | failed
+    test_mae: float | None
+    groups: dict[str, Any] | None = field(repr=False)  # test MAE by group (search.groups)
+    epochs: int
+    params: int | None
+    kib: float | None  # TFLite float16 file (the trial's: the same architecture)
+    settings: dict[str, Any] = field(repr=False)  # epochs, augment, label weight, schedule
+    reason: str | None  # why it failed
+    model_path: Path | None = field(repr=False)
+    record: dict[str, Any] = field(repr=False, compare=False)  # its record.json
+
+    @classmethod
+    def _from_record(cls, r, run_dir: Path) -> Refit:
+        return cls(id=r.trial_id, refit_of=r.refit_of or "", teacher=r.teacher,
+                   status=r.status, test_mae=r.test_mae, groups=r.groups,
+                   epochs=r.epochs_run, params=r.params, kib=r.tflite_float16_kib,
+                   settings=dict(r.refit or {}), reason=r.reason,
+                   model_path=Path(run_dir) / r.model_path if r.model_path else None,
+                   record=r.to_dict())
+
+
+def refit_run(run_dir: str | Path, trial: str | Trial | Sequence[str | Trial] = "best", *,
+              epochs: int | None = None, teacher: str | Trial | None = None,
+              augment: float | None = None, label_weight: float | None = None,
+              console=None) -> list[Refit]:
+    """Train the architecture of chosen trials again, from scratch, on the training and
+    validation splits together, for longer and augmented (optionally distilled from a
+    teacher), then test it on the test split (docs/refit.md).
+
+    ``trial``: ``"best"`` (default), ``"knee"``, ``"front"``, an id, a :class:`Trial`, or
+    several. ``epochs``: default 3 times the run's. ``teacher``: ``"best"``, a trial id, a
+    refit id or a :class:`Trial`; the loss is then ``label_weight`` (default 0.5) times the
+    MAE to the labels plus the rest times the MAE to the teacher's ages. ``augment``: 0
+    (flips only) .. 1, default 0.25. Each refit is written to ``RUN_DIR/refits/<id>/``; a
+    finished one with the same settings is returned as it is, an interrupted one resumes
+    from its last epoch. Raises :class:`UserError` on bad input (an unknown trial, a teacher
+    that is the trial itself), before TensorFlow loads. Loads TensorFlow.
+    """
+    from search import refit as refit_mod
+
+    if not isinstance(trial, str):
+        items = [trial] if isinstance(trial, Trial) else list(trial)
+        trial = ",".join(t.id if isinstance(t, Trial) else str(t) for t in items)
+    if isinstance(teacher, Trial):
+        teacher = teacher.id
+    records = refit_mod.refit(run_dir, trial, epochs=epochs, teacher=teacher, augment=augment,
+                              label_weight=label_weight,
+                              console=console if console is not None else _log_console())
+    return [Refit._from_record(r, Path(run_dir)) for r in records]
 
 
 def _pandas(what: str):

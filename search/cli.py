@@ -1,6 +1,7 @@
 """Command line: flags -> the Python API (:mod:`search.api`). It owns all console output.
 
     python run_search.py [search] [flags]                run a search (the default command)
+    python run_search.py refit RUN_DIR [...]             retrain chosen trials to ship them
     python run_search.py export RUN_DIR [...]            export trials to TFLite, verified
     python run_search.py predict MODEL.tflite IMAGE ...  ages from an exported file
     python run_search.py leaderboard RUN_DIR [...]       report on runs (finished or running)
@@ -254,6 +255,40 @@ def _data_command(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the account as JSON instead")
 
 
+def _unit_fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text!r}")
+    return value
+
+
+def _refit_command(p: argparse.ArgumentParser) -> None:
+    from search import refit
+
+    p.add_argument("run_dir", help="the run folder, e.g. results/lite-20260101-120000")
+    p.add_argument("--trial", default="best",
+                   help="'best' (lowest validation MAE on the Pareto front), 'knee', 'front' "
+                        "(every member of the front), a trial id, or several separated by "
+                        "commas")
+    p.add_argument("--epochs", type=_whole("epochs"), default=None,
+                   help=f"epochs of each refit (default: {refit.EPOCHS_FACTOR} times the "
+                        "run's --epochs), the trial's learning-rate schedule stretched over "
+                        "them; no early stopping: the validation split is trained on")
+    p.add_argument("--teacher", default=None,
+                   help="distil from this model: 'best' (the best trial), a trial id or a "
+                        "refit id (003-refit); the loss mixes the labels with the teacher's "
+                        "ages (default: labels only)")
+    p.add_argument("--label-weight", type=_unit_fraction, default=None,
+                   help="with --teacher: the labels' weight in the loss, the teacher's ages "
+                        f"taking the rest (default: {refit.DEFAULT_LABEL_WEIGHT})")
+    p.add_argument("--augment", type=_unit_fraction, default=refit.DEFAULT_AUGMENT,
+                   help="augmentation strength, 0 (horizontal flips only) to 1 (flips, shifts "
+                        "and scales up to 10%%, brightness and contrast up to 20%%)")
+
+
 def _export_command(p: argparse.ArgumentParser) -> None:
     from search import export, interpreter
 
@@ -261,8 +296,9 @@ def _export_command(p: argparse.ArgumentParser) -> None:
     p.add_argument("--trial", default=None,
                    help="'best' (lowest validation MAE on the Pareto front), 'knee' (the "
                         "leaderboard's knee: validation MAE against parameters and float16 "
-                        "size, accuracy weighing as much as size), a trial id, "
-                        "or several separated by commas (default: best)")
+                        "size, accuracy weighing as much as size), a trial id, a refit id "
+                        "('003-refit', written by the refit command), or several separated "
+                        "by commas (default: best)")
     p.add_argument("--max-kib", type=_positive_number, default=None,
                    help="instead of --trial: the lowest validation MAE whose TFLite float16 "
                         "file is at most this many KiB")
@@ -327,6 +363,15 @@ COMMANDS: dict[str, tuple[str, str, Callable[[argparse.ArgumentParser], None]]] 
         "the Pareto front of validation MAE, parameters and TFLite size. The same command "
         "with the same --run-name resumes a run.",
         _search_flags),
+    "refit": (
+        "retrain chosen trials longer, on train + val, augmented (or distilled), to ship them",
+        "Train the architecture of chosen trials again from scratch, on the training and "
+        "validation splits together, for longer and with augmentation suited to faces "
+        "(flips, small shifts and scales, brightness, contrast), optionally distilled from a "
+        "larger model; then test it on the test split. Each refit is recorded in "
+        "RUN_DIR/refits/<trial>-refit/ and exported with 'export --trial <trial>-refit'. "
+        "Interrupted, the same command resumes it; a finished one is not trained again.",
+        _refit_command),
     "export": (
         "export trials of a run to TFLite, verified against Keras",
         "Convert trials of a finished (or interrupted) run to TFLite, run each file in the "
@@ -432,6 +477,18 @@ def _export(args: argparse.Namespace) -> int:
     return EXIT_OK if all(e.verified for e in exported) else EXIT_FAILED
 
 
+def _refit(args: argparse.Namespace) -> int:
+    from search import api
+
+    refits = api.refit_run(args.run_dir, args.trial, epochs=args.epochs, teacher=args.teacher,
+                           augment=args.augment, label_weight=args.label_weight,
+                           console=_console())
+    failed = [r for r in refits if r.status != "complete"]
+    if failed and len(failed) == len(refits):
+        raise NothingDone(f"no refit finished: {failed[0].id}: {failed[0].reason}")
+    return EXIT_FAILED if failed else EXIT_OK
+
+
 def _predict(args: argparse.Namespace) -> int:
     from search import api
 
@@ -482,7 +539,7 @@ def parse(argv: Sequence[str]) -> tuple[str, argparse.Namespace]:
     return command, args
 
 
-_RUN = {"search": _search, "export": _export, "predict": _predict,
+_RUN = {"search": _search, "refit": _refit, "export": _export, "predict": _predict,
         "leaderboard": _leaderboard, "data": _data}
 
 

@@ -3,7 +3,8 @@
 What is exported (``python run_search.py export RUN_DIR``):
 
 - ``--trial best`` (the default: lowest validation MAE on the Pareto front), ``knee`` (see
-  :func:`search.board.knee_trial`), a trial id, or several separated by commas; or a budget:
+  :func:`search.board.knee_trial`), a trial id, a refit id (``003-refit``, trained by
+  :mod:`search.refit`), or several separated by commas; or a budget:
   ``--max-kib`` (TFLite float16 file size) and ``--max-latency-ms`` (host latency of the
   float16 file, one thread, measured here by converting candidates in order of validation MAE
   until one fits). A budget picks the lowest validation MAE that meets it. Best, knee and the
@@ -55,7 +56,7 @@ from search.convert import QUANTIZATIONS, to_tflite, to_tflite_all
 from search.errors import DamagedFile, UserError
 from search.files import read_json, writable_folder, write_json_atomic
 from search.quiet import load_tensorflow
-from search.records import COMPLETE, TrialRecord, load_records
+from search.records import COMPLETE, TrialRecord, load_records, load_refits
 
 #: |MAE(TFLite) - MAE(Keras)| allowed on the verification images, in years; else not verified.
 TOLERANCE_YEARS = {"float32": 0.01, "float16": 0.05}
@@ -91,8 +92,10 @@ def _complete(records: Sequence[TrialRecord]) -> list[TrialRecord]:
     return [r for r in records if r.status == COMPLETE and r.model_path]
 
 
-def choose(records: Sequence[TrialRecord], which: str) -> list[TrialRecord]:
-    """The trials ``which`` names: ``best``, ``knee``, a trial id, or several, comma-separated.
+def choose(records: Sequence[TrialRecord], which: str,
+           refits: Sequence[TrialRecord] = ()) -> list[TrialRecord]:
+    """The trials ``which`` names: ``best``, ``knee``, a trial id, a refit id (of
+    ``refits``: :func:`search.records.load_refits`), or several, comma-separated.
 
     Raises :class:`UserError` naming what was asked and the complete trials there are.
     """
@@ -111,11 +114,13 @@ def choose(records: Sequence[TrialRecord], which: str) -> list[TrialRecord]:
         elif name == "knee":
             record = board.knee_trial(done)
         else:
-            record = next((r for r in records if r.trial_id == name), None)
+            record = next((r for r in [*records, *refits] if r.trial_id == name), None)
             if record is None:
+                more = _complete(refits)
                 raise UserError(f"unknown --trial {name!r}; complete trials: {_ids(done)} "
-                                "(or 'best', 'knee')")
-            if record not in done:
+                                "(or 'best', 'knee')"
+                                + (f"; complete refits: {_ids(more)}" if more else ""))
+            if record not in done and record not in _complete(refits):
                 raise UserError(f"trial {name!r} is {record.status}, not complete"
                                 + (f" ({record.reason})" if record.reason else "")
                                 + f"; complete trials: {_ids(done)}")
@@ -175,7 +180,8 @@ def model_file(run_dir: Path, record: TrialRecord) -> Path:
     """
     recorded = Path(record.model_path or "")
     path = recorded if recorded.is_absolute() else run_dir / recorded
-    standard = run_dir / "trials" / record.trial_id / "model.keras"
+    standard = (run_dir / ("refits" if record.refit_of else "trials") / record.trial_id
+                / "model.keras")
     if not path.is_file() and standard.is_file():
         return standard
     if not path.is_file():
@@ -389,6 +395,7 @@ def model_card(*, run: str, record: TrialRecord, selected_by: str, files: Mappin
         "trial": {k: getattr(record, k) for k in (
             "val_mae", "test_mae", "params", "epochs_run", "best_epoch", "is_reference",
             "model_path")},
+        "refit": refit_card(record),
         "verification": {
             "split": "test",
             "images": images,
@@ -410,6 +417,26 @@ def model_card(*, run: str, record: TrialRecord, selected_by: str, files: Mappin
         "groups_source": group_source,
         "intended_use": INTENDED_USE,
         "limitations": limitations(by_group, dataset),
+    }
+
+
+def refit_card(record: TrialRecord) -> dict[str, Any] | None:
+    """The model card's "refit" entry: None for a trial's own model; for a refit
+    (:mod:`search.refit`), what it is and how it was trained."""
+    if not record.refit_of:
+        return None
+    return {
+        "refit_of": record.refit_of,
+        "teacher": record.teacher,
+        "trained_on": "the training and validation splits together",
+        "test_mae": record.test_mae,
+        "settings": dict(record.refit or {}),
+        "note": (f"a refit of trial {record.refit_of}: its architecture and recipe trained "
+                 "again from scratch on train + validation, longer and augmented"
+                 + (f", distilled from {record.teacher}" if record.teacher else "")
+                 + "; it has no validation MAE (the validation split was trained on) and "
+                 "the last epoch's weights are the model; the test split was held out, and "
+                 "its MAE and errors by group are measured on it"),
     }
 
 
@@ -480,7 +507,7 @@ def _file_entry(q: str, blob: bytes, figures: Mapping[str, Any], float32_bytes: 
             "ratio_to_float32": None if not float32_bytes else len(blob) / float32_bytes}
 
 
-def _split_matches_run(run_dir: Path, data) -> bool | str:
+def split_matches_run(run_dir: Path, data) -> bool | str:
     """Whether the data read now gives the run's split (``run.json``), or why that cannot be
     told (a missing or damaged run.json)."""
     try:
@@ -544,6 +571,7 @@ def export(run_dir: str | Path, trial: str | None = None,
     cfg = runfiles.config(run_dir, "export")
     damaged: list[DamagedFile] = []
     records = load_records(run_dir, damaged)
+    refits = load_refits(run_dir, damaged)
     check_damaged(damaged, trial)
     problems = [runfiles.record_line(e) for e in damaged]
     out_root = writable_folder(Path(out_dir) if out_dir else run_dir / "export",
@@ -568,7 +596,7 @@ def export(run_dir: str | Path, trial: str | None = None,
         how = " and ".join(f"{k} {v:g}" for k, v in (("max_kib", max_kib),
                            ("max_latency_ms", max_latency_ms)) if v is not None)
     else:
-        chosen = choose(records, trial or "best")
+        chosen = choose(records, trial or "best", refits)
         how = trial or "best"
     for r in chosen:  # a missing or corrupt checkpoint stops the export before any write
         model_of(r)
@@ -579,7 +607,7 @@ def export(run_dir: str | Path, trial: str | None = None,
         dataset = data.account.to_dict()  # rebuilt: the data as read now
     for line in problems:
         console.print(f"warning: {line}", style="yellow", markup=False, highlight=False)
-    matches = _split_matches_run(run_dir, data)
+    matches = split_matches_run(run_dir, data)
     if matches is not True:
         why = ("the data read now does not give the run's split (run.json)" if not matches
                else f"{matches}, so the run's split cannot be checked")
@@ -643,6 +671,8 @@ def print_card(card: Mapping[str, Any], folder: Path, console) -> None:
                   f"{f['latency_ms']['threads_1']:.3f}", f"{f['latency_ms']['threads_4']:.3f}",
                   check, style=None if f["within_limit"] else "red")
     console.print(t)
+    if card.get("refit"):
+        console.print(card["refit"]["note"], markup=False, highlight=False)
     if card.get("groups"):
         print_groups(card, console)
     console.print(f"written to {folder} (model_card.json, model.keras, model.h5)",

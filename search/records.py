@@ -128,6 +128,25 @@ def load_records(run_dir: Path, damaged: list[DamagedFile] | None = None) -> lis
     return sorted(out, key=lambda r: (not r.is_reference, trial_order(r.trial_id)))
 
 
+#: Where refits live in a run folder (search.refit): refits/<refit id>/record.json.
+REFITS_DIR = "refits"
+
+
+def load_refits(run_dir: Path, damaged: list[DamagedFile] | None = None) -> list[TrialRecord]:
+    """Every refit record of a run folder (:mod:`search.refit`), in the order of the trials
+    they refit; a damaged one is left out and added to ``damaged`` when given."""
+    out = []
+    for p in sorted(Path(run_dir).glob(f"{REFITS_DIR}/*/record.json")):
+        try:
+            out.append(TrialRecord.load(p))
+        except FileNotFoundError:
+            continue
+        except DamagedFile as e:
+            if damaged is not None:
+                damaged.append(e)
+    return sorted(out, key=lambda r: (trial_order(r.refit_of or r.trial_id), r.trial_id))
+
+
 def finished_record(run_dir: Path, trial_id: str, values: dict[str, Any],
                     train: dict[str, Any]) -> TrialRecord | None:
     """The record of trial ``trial_id`` if it finished with these values and training

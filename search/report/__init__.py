@@ -63,7 +63,7 @@ from pathlib import Path
 from typing import Any
 
 from search import board as ranking
-from search import pareto, runfiles
+from search import pareto, refit, runfiles
 from search.budget import Budget
 from search.candidate import Candidate
 from search.config import DEFAULT_IMAGE_SIZE
@@ -102,6 +102,7 @@ class RunData:
     baseline: dict[str, Any] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)  # files that could not be read
     setup: dict[str, Any] = field(default_factory=dict)  # run.json: the data's fingerprint
+    refits: dict[str, list[TrialRecord]] = field(default_factory=dict)  # trial id -> refits
 
 
 def load_run(run_dir: str | Path) -> RunData:
@@ -133,7 +134,8 @@ def load_run(run_dir: str | Path) -> RunData:
                    dataset=runfiles.read_optional(path, "dataset.json", problems),
                    baseline=baseline, problems=problems,
                    # only for comparing runs: a damaged run.json is the search's to mend
-                   setup=runfiles.read_optional(path, "run.json", []))
+                   setup=runfiles.read_optional(path, "run.json", []),
+                   refits=refit.refits_of(path))
 
 
 # --- the leaderboard as data ------------------------------------------------------------------
@@ -280,6 +282,7 @@ def board(runs: Sequence[RunData], objectives: str | Sequence[str] = pareto.DEFA
             "hyperparameters": summarise_values(rec.values),
             "image_size": Candidate(rec.values, size).image_size,  # the trial's resolution
             "architecture": Candidate(rec.values, size).description(),
+            **refit.row_fields(run.refits.get(rec.trial_id, [])),
             "export_command": (export_command(run.path, rec.trial_id)
                                if rec.status == COMPLETE and rec.model_path else None),
         })

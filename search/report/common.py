@@ -109,6 +109,10 @@ def columns(b: Mapping[str, Any]) -> list[Column]:
                lambda r: r.get("val_mae")),
         Column("test_mae", "test MAE (y)", True, lambda r: num(r.get("test_mae"), ".2f"),
                lambda r: r.get("test_mae")),
+        *([Column("refit_test_mae", "refit test MAE (y)", True,
+                  lambda r: num(r.get("refit_test_mae"), ".2f"),
+                  lambda r: r.get("refit_test_mae"))]
+          if any(r.get("refit_test_mae") is not None for r in b["trials"]) else []),
         Column("params", "params", True, lambda r: count(r.get("params")),
                lambda r: r.get("params")),
         Column("macs", "MACs", True, lambda r: macs(r.get("macs")), lambda r: r.get("macs")),

@@ -13,6 +13,7 @@ from search.report.common import KEY_PARAMS, RAW_PARAMS
 #: CSV columns: machine values (numbers unformatted, empty = not measured).
 CSV_FIELDS = ("run", "trial_id", "status", "pareto_rank", "on_front", "crowding_distance",
               "is_reference", "is_best", "is_knee", "fits_budget", "val_mae", "test_mae",
+              "refit_test_mae",
               "params", "macs", "tflite_float32_bytes", "tflite_float16_bytes",
               "tflite_float16_kib", "tflite_int8_bytes", "tflite_int8_kib", "latency_ms", "image_size",
               *KEY_PARAMS, "epochs_run", "best_epoch", "train_seconds", "cost_seconds",

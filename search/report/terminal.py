@@ -14,6 +14,7 @@ from search.report.common import LEGEND, Column, columns, not_finished
 _TERMINAL: dict[str, tuple[str, int | None]] = {
     "run": ("run", 6), "trial_id": ("trial", 5), "pareto_rank": ("rank", None),
     "val_mae": ("val\nMAE y", None), "test_mae": ("test\nMAE y", None),
+    "refit_test_mae": ("refit\ntest y", None),
     "tflite_float16_kib": ("f16\nKiB", None), "tflite_int8_kib": ("int8\nKiB", None),
     "latency_ms": ("host\nms", None), "filters": ("filters", 8), "dense": ("dense", 5),
     "dropout": ("drop", None), "epochs_run": ("ep", None), "train_seconds": ("train\ns", None),
@@ -24,7 +25,7 @@ _TERMINAL: dict[str, tuple[str, int | None]] = {
 #: Terminal columns left out first when the console is too narrow, in this order.
 _DROP_ORDER = ("conv", "head", "dropout", "learning_rate", "train_seconds", "epochs_run",
                "dense", "filters", "macs", "tflite_int8_kib", "image_size", "latency_ms",
-               "test_mae")
+               "refit_test_mae", "test_mae")
 
 
 def _width(c: Column, rows: Sequence[Mapping[str, Any]]) -> int:

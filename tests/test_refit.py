@@ -1,0 +1,163 @@
+"""Refit: a chosen trial's architecture trained again on train + val, tested, recorded beside
+the run's trials, resumed after Ctrl-C, distilled from a teacher, exported like a trial.
+
+No mocks: tiny real trainings on synthetic JPEGs (32 px, 48 faces, 1-3 epochs)."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rich.console import Console
+
+from search import api, cli, export, groups, pipeline, refit, trial
+from search import data as data_mod
+from search.config import RunConfig
+from search.records import COMPLETE, TrialRecord, load_records
+
+
+def quiet_console():
+    return Console(file=io.StringIO(), width=200)
+
+
+@pytest.fixture(scope="module")
+def cfg(tmp_path_factory, synth_cache):
+    return RunConfig(space="lite", trials=2, epochs=1, patience=1, synthetic_images=48,
+                     image_size=32, batch_size=16, seed=7, run_name="refit",
+                     results_dir=str(tmp_path_factory.mktemp("results")),
+                     cache_dir=str(synth_cache))
+
+
+@pytest.fixture(scope="module")
+def run_dir(cfg):
+    pipeline.run(cfg, console=quiet_console())
+    run = Path(cfg.results_dir) / cfg.run_name
+    assert sorted(r.trial_id for r in load_records(run) if r.status == COMPLETE) == ["000", "ref"]
+    return run
+
+
+def test_refit_of_best_and_of_an_id_records_test_mae_and_groups(run_dir):
+    run = api.Run.open(run_dir)
+    refits = run.refit([run.best(), "best", "000"], epochs=2)
+    # each trial once, in the order asked
+    assert [r.id for r in refits] == list(dict.fromkeys([f"{run.best().id}-refit",
+                                                         "000-refit"]))
+    trials = {r.trial_id: r for r in load_records(run_dir)}
+    for r in refits:
+        folder = run_dir / "refits" / r.id
+        rec = TrialRecord.load(folder / "record.json")
+        assert rec.status == COMPLETE and r.status == COMPLETE, rec.reason
+        assert rec.refit_of == r.refit_of and rec.teacher is None
+        assert rec.val_mae is None  # the validation split was trained on
+        assert rec.test_mae is not None and rec.test_mae > 0
+        assert groups.is_breakdown(rec.groups)
+        assert sum(c["n"] for c in rec.groups["age_band"].values()) == \
+            run.dataset["splits"]["test"]
+        assert rec.epochs_run == 2 and len(rec.history["loss"]) == 2
+        assert rec.refit["splits"] == ["train", "val"] and rec.refit["epochs"] == 2
+        assert rec.refit["augment"] == refit.DEFAULT_AUGMENT
+        assert rec.values == trials[rec.refit_of].values  # the same architecture and recipe
+        assert rec.tflite_float16_bytes == trials[rec.refit_of].tflite_float16_bytes
+        assert rec.model_path == f"refits/{r.id}/model.keras" and (folder / "model.keras").is_file()
+        assert not (folder / "backup").exists()
+    # the refits are not trials: the leaderboard's trials are unchanged; refits_of links them
+    assert sorted(t.id for t in api.Run.open(run_dir).trials) == ["000", "ref"]
+    linked = refit.refits_of(run_dir)
+    assert all(r.id in [x.trial_id for x in linked[r.refit_of]] for r in refits)
+    assert sorted(r.id for r in run.refits()) == sorted(r.id for r in refits)
+
+    # the same command again trains nothing: the record is kept as it is
+    record = run_dir / "refits" / "000-refit" / "record.json"
+    before = record.read_bytes()
+    again = refit.refit(run_dir, "000", epochs=2)
+    assert record.read_bytes() == before and again[0].test_mae == json.loads(before)["test_mae"]
+
+
+def test_an_interrupted_refit_resumes_from_its_backup(run_dir):
+    import keras
+
+    class CtrlC(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 0:  # after the first epoch's backup
+                raise KeyboardInterrupt
+
+    folder = run_dir / "refits" / "ref-refit"
+    [one] = refit.refit(run_dir, "ref", epochs=1)
+    assert one.status == COMPLETE and one.epochs_run == 1, one.reason
+    # other settings train again from scratch; interrupted, the finished refit stays as it was
+    with pytest.raises(refit.RefitInterrupted, match="after epoch 1 of 3"):
+        refit.refit(run_dir, "ref", epochs=3, extra_callbacks=[CtrlC()])
+    assert TrialRecord.load(folder / "record.json").to_dict() == one.to_dict()
+    assert trial.backup_epoch(folder) == 1
+
+    [rec] = refit.refit(run_dir, "ref", epochs=3)
+    assert rec.status == COMPLETE, rec.reason
+    assert rec.resumed_from_epoch == 1 and rec.epochs_run == 3
+    assert [len(v) for v in rec.history.values()] == [3] * len(rec.history)
+    assert TrialRecord.load(folder / "record.json").refit["epochs"] == 3
+    assert not (folder / "backup").exists()
+
+
+def test_distillation_records_its_teacher_and_trains_on_matched_targets(run_dir, cfg):
+    [rec] = refit.refit(run_dir, "000", epochs=1, teacher="ref", label_weight=0.25)
+    assert rec.trial_id == "000-refit-distilled-ref" and rec.status == COMPLETE, rec.reason
+    assert rec.teacher == "ref" and rec.refit_of == "000"
+    assert rec.refit["label_weight"] == 0.25 and rec.test_mae > 0
+    assert groups.is_breakdown(rec.groups)
+    # the metric is the MAE to the labels, the loss the weighted mix
+    assert "mae" in rec.history and "loss" in rec.history
+
+    # each image's teacher age travels with its label through the shuffled, augmented batches
+    data = data_mod.load(cfg)
+    ages = np.concatenate([data.ages(s) for s in refit.SPLITS])
+    ds = data.joined_dataset(refit.SPLITS, batch_size=8,
+                             augmenter=data_mod.refit_augmenter(1.0, 7),
+                             extra_target=ages + 0.5)
+    pairs = np.concatenate([y for _, y in ds.as_numpy_iterator()])
+    assert pairs.shape == (len(ages), 2)
+    assert np.allclose(pairs[:, 1] - pairs[:, 0], 0.5)
+    assert sorted(pairs[:, 0]) == sorted(ages)
+    assert not np.array_equal(pairs[:, 0], ages)  # shuffled
+
+    loss, metric = refit._distillation(0.25)
+    y_true, y_pred = np.array([[10.0, 20.0]]), np.array([[12.0]])
+    assert float(loss(y_true, y_pred)[0]) == pytest.approx(0.25 * 2 + 0.75 * 8)
+
+
+def test_export_ships_a_refit_verified_with_its_card(run_dir):
+    refit.refit(run_dir, "000", epochs=1)
+    [card] = export.export(run_dir, trial="000-refit", samples=8, latency_runs=2,
+                           console=quiet_console())
+    assert card["verified"] and card["trial_id"] == "000-refit"
+    assert card["refit"]["refit_of"] == "000" and card["refit"]["teacher"] is None
+    assert card["refit"]["trained_on"] == "the training and validation splits together"
+    assert card["refit"]["test_mae"] == TrialRecord.load(
+        run_dir / "refits" / "000-refit" / "record.json").test_mae
+    assert card["trial"]["val_mae"] is None and groups.is_breakdown(card["groups"])
+    folder = run_dir / "export" / "trial_000-refit"
+    assert (folder / "model_float16.tflite").is_file()
+    assert json.loads((folder / "model_card.json").read_text())["refit"]["refit_of"] == "000"
+
+
+@pytest.mark.parametrize("flags, says", [
+    (["--trial", "999"], "unknown --trial '999'"),
+    (["--epochs", "0"], "--epochs: expected a whole number from 1"),
+    (["--trial", "ref", "--teacher", "ref"], "cannot be distilled from itself"),
+    (["--teacher", "nope"], "--teacher 'nope': unknown"),
+    (["--label-weight", "0.3"], "give --teacher too"),
+    (["--augment", "1.5"], "--augment: expected a number from 0 to 1"),
+])
+def test_bad_values_say_one_line_and_exit_2(run_dir, flags, says, capsys):
+    assert cli.main(["refit", str(run_dir), *flags]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and says in err, err
+
+
+def test_export_names_the_refits_when_the_id_is_unknown(run_dir, capsys):
+    refit.refit(run_dir, "000", epochs=1)
+    assert cli.main(["export", str(run_dir), "--trial", "001-refit"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown --trial '001-refit'" in err and "complete refits: 000-refit" in err
