@@ -146,3 +146,61 @@ def test_the_band_is_a_fraction(value, capsys):
     with pytest.raises(SystemExit):
         search_parser().parse_args(["--accuracy-band", value])
     assert "--accuracy-band" in capsys.readouterr().err
+
+
+def _tell_infeasible(study, kind: str) -> None:
+    """A candidate told as the backend tells one rejected before training."""
+    study.add_trial(optuna.trial.create_trial(
+        params={"kind": kind}, distributions={"kind": KINDS},
+        state=optuna.trial.TrialState.FAIL, user_attrs={ob.STATUS: "infeasible"}))
+
+
+@pytest.mark.parametrize("band", [0.75, 0.0])
+def test_infeasible_candidates_are_bad_trials_to_the_sampler_only(band):
+    study = _study(band)
+    _tell(study, "big")
+    _tell_infeasible(study, "tiny")
+    study.add_trial(optuna.trial.create_trial(  # a failed trial is not an infeasible one
+        params={"kind": "tiny"}, distributions={"kind": KINDS},
+        state=optuna.trial.TrialState.FAIL, user_attrs={ob.STATUS: "failed"}))
+    view = _view(study, band)
+    Complete, Fail = optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL
+    for seen in (view.get_trials(), view.get_trials(deepcopy=False)):
+        assert [t.state for t in seen] == [Complete, Complete, Fail]
+        assert seen[1].constraints == {ob.INFEASIBLE_CONSTRAINT: 1e9}
+    assert len(view.get_trials(states=(Complete,))) == 2
+    storage = study.sampler.storage
+    one = ob.BandedStorage(storage, study.study_name, band, BASELINE).get_trial(
+        storage.get_trial_id_from_study_id_trial_number(study._study_id, 1))
+    assert one.state == Complete and one.constraints == {ob.INFEASIBLE_CONSTRAINT: 1e9}
+    assert [t.state for t in study.get_trials()] == [Complete, Fail, Fail]  # nothing stored
+    assert all(t.constraints == {} for t in study.get_trials())
+
+
+def _infeasible_share(storage_known: bool) -> float:
+    """TPE over {tiny, big} where every tiny candidate is infeasible: the share of tiny
+    proposals after the random start-up, told as the backend tells them."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = optuna.storages.InMemoryStorage()
+    study = optuna.create_study(
+        storage=storage, directions=["minimize"] * 3,
+        sampler=ob.make_sampler("tpe", 3, 100, startup=4, band=0.0,
+                                storage=storage if storage_known else None))
+    kinds = []
+    for i in range(40):
+        t = study.ask()
+        kind = t.suggest_categorical("kind", ["tiny", "big"])
+        if kind == "tiny":
+            t.set_user_attr(ob.STATUS, "infeasible")
+            study.tell(t, state=optuna.trial.TrialState.FAIL)
+        else:
+            study.tell(t, [5.0 + (i % 7) / 10, 90_000.0 + i, 200_000.0])
+        kinds.append(kind)
+    late = kinds[10:]
+    return late.count("tiny") / len(late)
+
+
+def test_tpe_learns_to_avoid_infeasible_candidates():
+    # told FAIL alone, the sampler learns nothing from them: here it drew nothing else
+    assert _infeasible_share(storage_known=True) <= 0.25
+    assert _infeasible_share(storage_known=False) >= 0.75
