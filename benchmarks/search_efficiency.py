@@ -22,12 +22,12 @@ a seed (so a slower spell of the machine hits them alike):
   ``run_search.py`` search with ``--max-compute`` (or ``--max-minutes``) as the budget. Its
   reference trial (the reference recipe trained inside that budget: a whole trial for
   ``tpe``, a candidate through the rungs for ``moasha``) is ranked with the searched trials,
-  so it is on this contender's front too; it never counts for "time to the reference recipe's MAE" or
-  "as good as the seed". Options after ``+`` vary one default: ``+res`` searches the space's
-  resolutions instead of ``--image-size``, ``+noref`` skips the reference
-  (``--no-reference``), ``+noprune`` turns pruning off, ``+eN`` trains N epochs per trial,
-  ``+bandX`` sets the accuracy band (``+band0``: off), ``+graceN`` prunes no trial before
-  epoch N.
+  so it is on this contender's front too; it never counts for "time to the reference
+  recipe's MAE" or "as good as the reference recipe". Options after ``+`` vary one
+  default: ``+res`` searches the space's resolutions instead of ``--image-size``,
+  ``+noref`` skips the reference (``--no-reference``), ``+noprune`` turns pruning off,
+  ``+eN`` trains N epochs per trial, ``+bandX`` sets the accuracy band (``+band0``: off),
+  ``+graceN`` prunes no trial before epoch N.
 
 Budgets: ``--budget-gmac`` is compute, in G MAC-images (forward multiply-accumulates per
 image x training images, every epoch trained; the toolkit's ``--max-compute``), the same
@@ -37,10 +37,10 @@ finishes, so each ends a little over it: the compute each used and its wall-cloc
 are printed beside its figures.
 
 For each: best validation MAE, the hypervolume of its (MAE, float16 KiB) front against one
-reference point shared by all contenders (the median-age baseline's MAE, twice the seed
-recipe's float16 size), trials finished, distinct candidates trained, the smallest float16
+reference point shared by all contenders (the median-age baseline's MAE, twice the
+reference recipe's float16 size), trials finished, distinct candidates trained, the smallest float16
 model within 10% of its best MAE, the time it took to first reach the reference recipe's MAE,
-and the smallest model at least as accurate as the reference recipe as a share of the reference recipe's
+and the smallest model at least as accurate as the reference recipe as a share of its
 float16 size. Then, for each toolkit contender against each hand-written search, the
 hypervolume paired by seed: wins, the median difference, two- and one-sided sign tests, and
 the ratio of distinct candidates.
@@ -530,7 +530,8 @@ def main() -> None:
                          "draws")
     ap.add_argument("--space", default="lite",
                     help="the space the toolkit contenders search (a shipped name or a .toml "
-                         "path), to measure a change to it; plain KerasTuner and the reference recipe's "
+                         "path), to measure a change to it; plain KerasTuner and the "
+                         "reference recipe's "
                          "recipe keep the shipped lite space")
     ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--image-size", type=int, default=64)

@@ -63,8 +63,8 @@ DEFAULTS: dict[str, Any] = {
     "last_filters": 0,  # a 1x1 Conv2D after the blocks (MobileNetV2's 1280); 0: none
 }
 
-#: What ``conv`` (and ``conv_<i>``) may be: the reference recipe's two convolutions, or MobileNetV2's
-#: inverted residual block.
+#: What ``conv`` (and ``conv_<i>``) may be: the reference recipe's two convolutions, or
+#: MobileNetV2's inverted residual block.
 CONVS = ("separable", "full", "inverted")
 #: What ``pool`` (and ``pool_<i>``) may be: how a block changes its input's size.
 POOLS = ("max", "avg", "stride", "none")
@@ -156,9 +156,10 @@ def squeezed(expanded: int, ratio: float) -> int:
 def architecture(values: Mapping[str, Any]) -> dict[str, Any]:
     """Only what shapes the network (no training settings): the key of the cost cache.
 
-    Filters are the convolutions' own, ``width`` applied. Keys the reference recipe's networks do not use
-    (``stem``, ``last``, ``activation``, a block's ``expansion`` and ``se_ratio``) are there
-    only when used, so the keys of the reference recipe's networks, and older runs' cost caches, stay."""
+    Filters are the convolutions' own, ``width`` applied. Keys the reference recipe's
+    networks do not use (``stem``, ``last``, ``activation``, a block's ``expansion`` and
+    ``se_ratio``) are there only when used, so the keys of the reference recipe's networks,
+    and older runs' cost caches, stay."""
     v = resolved(values)
     blocks = int(v["blocks"])
     dense = int(v["dense_layers"])

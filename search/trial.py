@@ -26,14 +26,15 @@ from search.errors import InfeasibleCandidate
 from search.files import write_json_atomic
 from search.records import COMPLETE, FAILED, INFEASIBLE, PRUNED, TrialRecord
 
-# The reference recipe's step schedule: full rate for the first quarter of the epochs, then 5e-4, 1e-4
-# and 9.5e-5. The reference recipe's base rate was 1e-3, so the steps are kept as fractions of the base
-# rate (0.5, 0.1, 0.095): a searched learning rate keeps the reference recipe's shape.
+# The reference recipe's step schedule: full rate for the first quarter of the epochs, then
+# 5e-4, 1e-4 and 9.5e-5. Its base rate was 1e-3, so the steps are kept as fractions of the
+# base rate (0.5, 0.1, 0.095): a searched learning rate keeps the recipe's shape.
 STEP_FRACTIONS = (1.0, 0.5, 0.1, 0.095)
 
 
 def step_learning_rate(base: float, epoch: int, epochs: int) -> float:
-    """Learning rate of 0-based ``epoch`` out of ``epochs`` under the reference recipe's step schedule."""
+    """Learning rate of 0-based ``epoch`` out of ``epochs`` under the reference recipe's step
+    schedule."""
     quarter = min(3, (4 * epoch) // max(1, epochs))
     return base * STEP_FRACTIONS[quarter]
 
@@ -74,7 +75,8 @@ def input_shape(values: Mapping[str, Any], data) -> tuple[int, int, int]:
 
 
 def learning_rate(schedule: str, base: float, epoch: int, epochs: int) -> float:
-    """Learning rate of 0-based ``epoch``: the reference recipe's steps, a cosine decay, or constant."""
+    """Learning rate of 0-based ``epoch``: the reference recipe's steps, a cosine decay, or
+    constant."""
     if schedule == "step":
         return step_learning_rate(base, epoch, epochs)
     if schedule == "cosine":
