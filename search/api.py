@@ -366,7 +366,7 @@ class Run:
         """The trials as a pandas DataFrame, one row a trial, indexed by trial id: every
         scalar field of :meth:`to_records` (lists and dicts, such as the per-epoch
         ``history``, are left out) and each hyperparameter as ``param_<name>``. Needs pandas
-        (not a dependency of agesearch)."""
+        (the optional ``agesearch[dataframe]`` extra)."""
         pd = _pandas("Run.to_dataframe()")
         rows = []
         for rec in self.to_records():
@@ -466,8 +466,8 @@ def _pandas(what: str):
     try:
         import pandas
     except ImportError:
-        raise ImportError(f"{what} needs pandas, which agesearch does not install: "
-                          "pip install pandas") from None
+        raise ImportError(f"{what} needs pandas, an optional extra: "
+                          "pip install 'agesearch[dataframe]' (or pip install pandas)") from None
     return pandas
 
 
