@@ -95,7 +95,9 @@ def contender(spec: str, cfg):
     """A toolkit contender from ``tuner[+option...]``: ``+res`` searches the space's
     resolutions (else ``--image-size``), ``+noref`` skips the reference trial, ``+noprune``
     turns pruning off, ``+eN`` trains N epochs per trial, ``+bandX`` sets
-    ``--accuracy-band X`` (0: off), ``+graceN`` sets ``--prune-after N``."""
+    ``--accuracy-band X`` (0: off), ``+graceN`` sets ``--prune-after N``; for moasha,
+    ``+minN`` sets ``--min-epochs N``, ``+hbN`` ``--brackets N``, and ``+spread``,
+    ``+cheap`` or ``+random`` its pick among draws."""
     from search.backends import moasha
 
     tuner, *opts = spec.split("+")
@@ -117,6 +119,8 @@ def contender(spec: str, cfg):
                 raise SystemExit(f"contender option {o!r}: expected band<F>, F in [0, 1), "
                                  "e.g. band0 (off) or band0.5")
             changes["accuracy_band"] = band
+        elif o.startswith("hb") and o[2:].isdigit() and int(o[2:]) >= 1:
+            changes["brackets"] = int(o[2:])
         elif o.startswith("min") and o[3:].isdigit() and int(o[3:]) >= 1:
             changes["min_epochs"] = int(o[3:])
         elif o in ("spread", "cheap", "random"):  # moasha's pick among its draws
@@ -128,7 +132,7 @@ def contender(spec: str, cfg):
             changes["patience"] = min(cfg.patience, int(o[1:]))
         else:
             raise SystemExit(f"unknown contender option {o!r} in {spec!r}: expected res, "
-                             "noref, noprune, eN, bandX or graceN")
+                             "noref, noprune, eN, bandX, graceN, minN, hbN, spread, cheap or random")
     return cfg.replace(**changes)
 
 

@@ -168,6 +168,10 @@ def _search_flags(parser: argparse.ArgumentParser, title: str | None = None) -> 
     p.add_argument("--min-epochs", type=_whole("min_epochs"), default=_D.min_epochs,
                    help="moasha: epochs of the first rung (every candidate trains this long); "
                         "each next rung is 3 times longer, up to --epochs")
+    p.add_argument("--brackets", type=_whole("brackets"), default=_D.brackets,
+                   help="moasha: start new candidates at one of the first N rungs, in "
+                        "Hyperband's shares (asynchronous Hyperband), so some train whole "
+                        "from the start; 1: all at the first rung")
     p.add_argument("--epochs", type=_whole("epochs"), default=_D.epochs,
                    help="epochs per trial, at most (early stopping on validation MAE may stop "
                         "sooner)")

@@ -27,6 +27,7 @@ INT_LIMITS: dict[str, tuple[int, int]] = {
     "trials": (1, 100_000),
     "epochs": (1, 10_000),
     "min_epochs": (1, 10_000),
+    "brackets": (1, 100),
     "patience": (1, 10_000),
     "prune_after": (1, 10_000),
     "synthetic_images": (3, 100_000),
@@ -85,6 +86,9 @@ class RunConfig:
     epochs: int = 12  # epochs per trial (at most; early stopping may end sooner)
     # moasha: epochs of the first rung; the next rungs are 3 times longer, up to --epochs
     min_epochs: int = 1
+    # moasha: new candidates start at one of the first N rungs (asynchronous Hyperband);
+    # 1: all at the first rung (successive halving alone)
+    brackets: int = 1
     batch_size: int = 32
     patience: int = 4  # early stopping: epochs without a better validation MAE
     # Stop a trial at an epoch's end when a finished trial that is no larger (params, float16

@@ -62,6 +62,40 @@ def rungs(epochs: int, eta: int = ETA, first: int = 1) -> tuple[int, ...]:
     return (*out, epochs)
 
 
+def bracket_weights(n_rungs: int, brackets: int, eta: int = ETA) -> list[float]:
+    """The share of new candidates that start in each bracket, as Hyperband sizes them
+    (Li et al., 2018; asynchronous in ASHA). Bracket ``b`` starts its candidates at rung
+    ``b`` of ``n_rungs``: bracket 0 at the first rung (every candidate pauses there first),
+    the last at the whole trial (trained whole from the start, never paused). Synchronous
+    Hyperband gives bracket ``b`` ``ceil((s + 1) / (k + 1) * eta ** k)`` candidates, with
+    ``s = n_rungs - 1`` and ``k = s - b`` halvings to go; those sizes, for the first
+    ``brackets`` brackets, normalised. One bracket is successive halving alone.
+
+    >>> [round(w, 3) for w in bracket_weights(3, 3)]     # rungs (1, 3, 12): 9, 5 and 3
+    [0.529, 0.294, 0.176]
+    >>> bracket_weights(3, 1)
+    [1.0]
+    """
+    if n_rungs < 1 or brackets < 1 or eta < 2:
+        raise ValueError(f"need n_rungs >= 1, brackets >= 1 and eta >= 2; got {n_rungs}, "
+                         f"{brackets}, {eta}")
+    s = n_rungs - 1
+    sizes = [math.ceil((s + 1) / (s - b + 1) * eta ** (s - b))
+             for b in range(min(brackets, n_rungs))]
+    return [n / sum(sizes) for n in sizes]
+
+
+def bracket_for(u: float, weights: Sequence[float]) -> int:
+    """The bracket of a new candidate from a uniform draw ``u`` in [0, 1): the first whose
+    cumulative weight exceeds ``u``."""
+    total = 0.0
+    for b, w in enumerate(weights):
+        total += w
+        if u < total:
+            return b
+    return len(weights) - 1
+
+
 def next_rung(done: int, schedule: Sequence[int]) -> int | None:
     """The rung after ``done`` epochs (None: the trial is whole)."""
     return next((r for r in schedule if r > done), None)

@@ -38,18 +38,21 @@ def _check_run(run_dir: Path, trials: int, epochs: int) -> list:
     records = load_records(run_dir)
     assert len(records) == trials and len({r.trial_id for r in records}) == trials
     schedule = promotion.rungs(epochs)
+    study = _study(run_dir)
+    trials = study.get_trials()
+    start = {t.user_attrs[ob.TRIAL_ID]: schedule[t.user_attrs.get(moasha.BRACKET, 0)]
+             for t in trials}  # the rung each candidate started at (its bracket's first)
     for r in records:
         # every candidate ends as a model, at the rung it reached
         assert r.status == COMPLETE and not r.paused, (r.trial_id, r.status, r.reason)
         assert r.epochs_run in schedule and r.test_mae is not None
+        assert r.epochs_run >= start[r.trial_id]
         assert (run_dir / "trials" / r.trial_id / "model.keras").exists()
         assert not (run_dir / "trials" / r.trial_id / "backup").exists()
         # no epoch trained twice: the history has exactly the epochs trained
         assert all(len(v) == r.epochs_run for v in r.history.values()), r.trial_id
-        if r.epochs_run > schedule[0]:  # went on from a backup: a rung's, or an interruption's
-            assert schedule[0] <= r.resumed_from_epoch < r.epochs_run
-    study = _study(run_dir)
-    trials = study.get_trials()
+        if r.epochs_run > start[r.trial_id]:  # went on from a backup: a rung's, or an
+            assert start[r.trial_id] <= r.resumed_from_epoch < r.epochs_run  # interruption's
     assert sorted(t.user_attrs[ob.TRIAL_ID] for t in trials) == sorted(
         r.trial_id for r in records)
     by_id = {r.trial_id: r for r in records}
@@ -87,6 +90,33 @@ def test_a_search_pauses_candidates_at_rungs_and_trains_the_best_on(tiny_cfg):
     spent = pipeline.compute_spent(records, train_images)
     assert spent == pytest.approx(sum(r.macs * train_images * r.epochs_run
                                       for r in records) / 1e9)
+
+
+def test_brackets_start_some_candidates_whole_and_promote_within_their_own(tiny_cfg):
+    """--brackets 2 with rungs (1, 4): Hyperband's shares are 3 to 2, so of 9 candidates
+    some start at the whole trial (never paused, not resumed from a rung); the first rung's
+    promotions are decided among bracket 0's candidates alone."""
+    cfg = tiny_cfg.replace(tuner="moasha", trials=9, epochs=4, patience=4, brackets=2,
+                           reference=False, run_name="hb")
+    pipeline.run(cfg)
+    run_dir = Path(cfg.results_dir) / "hb"
+    records = {r.trial_id: r for r in _check_run(run_dir, trials=9, epochs=4)}
+    trials = _study(run_dir).get_trials()
+    bracket = {t.user_attrs[ob.TRIAL_ID]: t.user_attrs[moasha.BRACKET] for t in trials}
+    assert set(bracket.values()) == {0, 1}, bracket  # 9 draws at 3:2 (seed 7): both brackets
+    for tid, b in bracket.items():
+        r = records[tid]
+        if b == 1:  # trained whole at once: one segment of 4 epochs, no rung, no resume
+            assert r.epochs_run == 4 and r.resumed_from_epoch is None
+            assert moasha.mae_key(1) not in next(t for t in trials if
+                                                 t.user_attrs[ob.TRIAL_ID] == tid).user_attrs
+    # bracket 0: ceil(n / 3) of its own first rung went on, the first of their Pareto order
+    first = [promotion.RungResult(t.user_attrs[ob.TRIAL_ID], t.user_attrs[moasha.mae_key(1)],
+                                  t.user_attrs[moasha.PARAMS], t.user_attrs[moasha.FLOAT16])
+             for t in trials if t.user_attrs[moasha.BRACKET] == 0]
+    went_on = sorted(r.trial for r in first if records[r.trial].epochs_run == 4)
+    expected = [r.trial for r in promotion.order(first, cfg.accuracy_band, _baseline(run_dir))]
+    assert went_on == sorted(expected[:-(-len(first) // 3)])
 
 
 def _baseline(run_dir: Path) -> float:

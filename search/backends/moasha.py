@@ -37,6 +37,13 @@ is taken up again from its backup: at once when the worker ran on this host; a w
 died on another machine is not detected yet (moasha records no heartbeat for its trials,
 whose paused ones stay RUNNING by design; one of its own is still to do).
 
+Brackets (``--brackets N``, asynchronous Hyperband): with N > 1 a new candidate starts at
+one of the first N rungs, drawn with Hyperband's shares (:func:`search.promotion.bracket_weights`;
+for rungs 1, 3 and 12 and N = 3: 9 in 17 at 1 epoch, 5 at 3, 3 trained whole at once). Each
+bracket promotes among its own candidates, so some networks are always trained whole
+without first having to win a 1-epoch race, which favours the networks that start fast.
+A trial's bracket is the user attribute :data:`BRACKET`.
+
 ``--trials N`` counts candidates (the reference included); with rungs 1, 3 and 12 a
 candidate costs 2 to 3 epochs on average, so a ``moasha`` search wants a larger N than the
 other tuners, or a budget (``--max-compute``, ``--max-minutes``).
@@ -66,6 +73,7 @@ PARAMS = "agesearch_params"
 FLOAT16 = "agesearch_float16_bytes"
 PAUSED = "paused"  # STATUS of a trial waiting at a rung
 IS_REFERENCE = "agesearch_reference"  # the space's reference, a candidate like the others
+BRACKET = "agesearch_bracket"  # the rung (index in the schedule) the candidate started at
 
 #: Random draws per new candidate, of which one is trained (see :data:`PICK`).
 DRAWS = 4
@@ -100,6 +108,8 @@ class Search:
         self.me = workers.worker_id()
         self.streak = backends.InfeasibleStreak()
         self.rng = np.random.default_rng([cfg.seed & 0xFFFFFFFF, 0xA5A])
+        self.weights = promotion.bracket_weights(len(self.schedule), cfg.brackets)
+        self.bracket_rng = np.random.default_rng([cfg.seed & 0xFFFFFFFF, 0xB7A])
 
     # --- reading the study ---------------------------------------------------------------
 
@@ -110,11 +120,14 @@ class Search:
         tid = self.storage.get_trial_id_from_study_id_trial_number(self.study_id, number)
         self.storage.set_trial_user_attr(tid, key, value)
 
-    def rung_results(self, trials, rung: int) -> list[promotion.RungResult]:
-        """The trials that reached ``rung``, as the promotion rule reads them."""
+    def rung_results(self, trials, rung: int, bracket: int = 0) -> list[promotion.RungResult]:
+        """The trials of ``bracket`` that reached ``rung``, as the promotion rule reads
+        them."""
         out = []
         for t in trials:
             a = t.user_attrs
+            if int(a.get(BRACKET) or 0) != bracket:
+                continue
             mae = a.get(mae_key(rung))
             if mae is None or a.get(PARAMS) is None or a.get(FLOAT16) is None:
                 continue
@@ -185,9 +198,10 @@ class Search:
 
     def _promotion(self, trials):
         last_call = not self._can_start(trials)
-        steps = list(zip(self.schedule[:-1], self.schedule[1:], strict=True))
-        for lo, hi in reversed(steps):  # the highest rung first, as ASHA does
-            chosen = promotion.promotable(self.rung_results(trials, lo),
+        steps = [(lo, hi, b) for b in range(len(self.weights))
+                 for lo, hi in zip(self.schedule[b:-1], self.schedule[b + 1:], strict=True)]
+        for lo, hi, b in sorted(steps, key=lambda s: (-s[0], s[2])):  # highest rung first
+            chosen = promotion.promotable(self.rung_results(trials, lo, b),
                                           band=self.cfg.accuracy_band, baseline=self.baseline,
                                           last_call=last_call)
             for number in map(int, chosen):
@@ -217,6 +231,7 @@ class Search:
         trial.set_user_attr(TARGET, self.schedule[0])
         trial.set_user_attr(ob.TRIAL_ID, REFERENCE_ID)
         trial.set_user_attr(IS_REFERENCE, True)
+        trial.set_user_attr(BRACKET, 0)
         trial.set_user_attr(DONE, 0)
         self._claim(trial.number, self.schedule[0])
         self._train(trial.number, self.schedule[0])
@@ -236,13 +251,16 @@ class Search:
             self.study.tell(trial, state=TrialState.FAIL)
             return
         # Marked as this worker's rung at once: if it dies before training, another takes it.
+        bracket = promotion.bracket_for(float(self.bracket_rng.random()), self.weights)
+        start = self.schedule[bracket]
         trial.set_user_attr(ob.WORKER, self.me)
-        trial.set_user_attr(TARGET, self.schedule[0])
+        trial.set_user_attr(TARGET, start)
         trial.set_user_attr(ob.TRIAL_ID, ob.folder_name(trial.number))
+        trial.set_user_attr(BRACKET, bracket)
         trial.set_user_attr(DONE, 0)
         values = ob.values_of(self.space, trial)  # the parameters, stored in the trial
-        self._claim(trial.number, self.schedule[0])
-        self._train(trial.number, self.schedule[0], values=values)
+        self._claim(trial.number, start)
+        self._train(trial.number, start, values=values)
 
     def _propose(self) -> dict[str, Any] | None:
         """Parameters of the next candidate (see the module docstring); None: leave it to the

@@ -26,6 +26,28 @@ def test_rungs_grow_by_eta_and_end_at_the_whole_trial():
     assert promotion.next_rung(12, (1, 3, 12)) is None
 
 
+def test_brackets_take_hyperbands_shares_and_a_draw_picks_one():
+    # rungs (1, 3, 12): synchronous Hyperband runs 9, 5 and 3 candidates in its brackets
+    assert promotion.bracket_weights(3, 3) == pytest.approx([9 / 17, 5 / 17, 3 / 17])
+    assert promotion.bracket_weights(3, 2) == pytest.approx([9 / 14, 5 / 14])
+    assert promotion.bracket_weights(3, 1) == [1.0]
+    assert promotion.bracket_weights(2, 5) == pytest.approx([3 / 5, 2 / 5])  # only 2 rungs
+    assert promotion.bracket_weights(1, 3) == [1.0]
+    with pytest.raises(ValueError):
+        promotion.bracket_weights(3, 0)
+    w = [0.5, 0.3, 0.2]
+    assert [promotion.bracket_for(u, w) for u in (0.0, 0.49, 0.5, 0.79, 0.8, 0.999)] == [
+        0, 0, 1, 1, 2, 2]
+    # many draws land in proportion to the weights
+    import random
+
+    rng = random.Random(1)
+    n = [0, 0, 0]
+    for _ in range(6000):
+        n[promotion.bracket_for(rng.random(), w)] += 1
+    assert [round(k / 6000, 1) for k in n] == [0.5, 0.3, 0.2]
+
+
 def test_quota_is_a_third_and_rounds_up_only_in_the_end_game():
     assert [promotion.quota(n) for n in range(7)] == [0, 0, 0, 1, 1, 1, 2]
     assert [promotion.quota(n, last_call=True) for n in range(7)] == [0, 1, 1, 1, 2, 2, 2]
