@@ -351,7 +351,7 @@ def banded_view(study, storage, band: float, baseline: float, sampler=None) -> o
 
 
 class BandedStorage(optuna.storages.BaseStorage):
-    """A storage as a sampler sees it: ``storage`` itself, except for two kinds of trials of
+    """A storage as a sampler sees it: ``storage`` itself, except for three kinds of trials of
     study ``study_name``.
 
     Infeasible candidates (told FAIL, ``agesearch_status = "infeasible"``: over a budget, a
@@ -367,7 +367,9 @@ class BandedStorage(optuna.storages.BaseStorage):
     best complete trial's gain over the median-age baseline (gain = baseline val MAE - val
     MAE). A value <= 0 is inside the band; a positive one makes the trial infeasible, so TPE
     puts it with the bad trials and NSGA-II ranks it after the feasible ones, however small
-    it is. Every other call, writes included, goes to ``storage`` unchanged.
+    it is. Pruned trials read back without their per-epoch validation MAE (Optuna's TPE
+    cannot rank those in a multi-objective study). Every other call, writes included, goes
+    to ``storage`` unchanged.
 
     Why: with three objectives, the smallest networks are on the front however inaccurate,
     and multi-objective TPE's few "good" trials (10% of those finished) were picked among
@@ -413,6 +415,14 @@ class BandedStorage(optuna.storages.BaseStorage):
             trial.state = TrialState.COMPLETE
             trial.values = [1e12] * len(METRICS)  # never read: infeasible trials rank last
             trial.set_constraint(INFEASIBLE_CONSTRAINT, 1e9)
+            return trial
+        if trial.state == TrialState.PRUNED and trial.intermediate_values:
+            # Optuna's TPE ranks pruned trials by their last intermediate value through
+            # ``study.direction``, which a multi-objective study refuses (RuntimeError): a
+            # search on real faces stopped at its first pruned trial once the study held
+            # per-epoch values. Without them, it treats them as it did before they were stored.
+            trial = trial if copied else copy.deepcopy(trial)
+            trial.intermediate_values = {}
             return trial
         limit = self.limit if self.band > 0 else None
         if limit is None or trial.state != TrialState.COMPLETE or not trial.values:

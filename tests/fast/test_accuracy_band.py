@@ -204,3 +204,33 @@ def test_tpe_learns_to_avoid_infeasible_candidates():
     # told FAIL alone, the sampler learns nothing from them: here it drew nothing else
     assert _infeasible_share(storage_known=True) <= 0.25
     assert _infeasible_share(storage_known=False) >= 0.75
+
+
+@pytest.mark.parametrize("band", [0.75, 0.0])
+def test_tpe_samples_after_pruned_trials_with_per_epoch_values(band):
+    """The study stores each trial's per-epoch validation MAE (intermediate values), pruned
+    trials' too; Optuna's TPE ranks pruned trials by theirs through ``study.direction``,
+    which a three-objective study refuses. Through the view it samples, past its start-up."""
+    study = _study(band)
+    for i in range(8):
+        t = study.ask()
+        kind = t.suggest_categorical("kind", ["tiny", "big"])
+        for epoch in range(3):  # as the backend stores them (Trial.report refuses: 3 objectives)
+            study._storage.set_trial_intermediate_value(t._trial_id, epoch,
+                                                        12.0 - epoch - i / 10)
+        if i % 3 == 2:
+            study.tell(t, state=optuna.trial.TrialState.PRUNED)
+        else:
+            study.tell(t, {"tiny": [12.0, 1_000.0, 4_000.0],
+                           "big": [5.0, 90_000.0, 200_000.0]}[kind])
+    pruned = [t for t in study.get_trials() if t.state == optuna.trial.TrialState.PRUNED]
+    assert pruned and all(len(t.intermediate_values) == 3 for t in pruned)  # stored as told
+    for _ in range(4):  # after the 4 start-up trials: TPE's own proposals
+        t = study.ask()
+        assert t.suggest_categorical("kind", ["tiny", "big"]) in ("tiny", "big")
+        study.tell(t, [5.0, 90_000.0, 200_000.0])
+    seen = [t for t in _view(study, band).get_trials()
+            if t.state == optuna.trial.TrialState.PRUNED]
+    assert len(seen) == len(pruned) and all(t.intermediate_values == {} for t in seen)
+    assert all(len(t.intermediate_values) == 3 for t in study.get_trials()
+               if t.state == optuna.trial.TrialState.PRUNED)  # nothing written back
