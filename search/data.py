@@ -564,9 +564,11 @@ class Data:
         checks at discovery (it yields fewer images then, and which file went is unknown, so
         no prediction could be matched to its file's labels)."""
         ds = self.dataset(name, training=False, image_size=image_size, batch_size=batch_size)
-        predicted = np.asarray(model.predict(ds, verbose=0), dtype=np.float64).reshape(-1)
-        ages = np.concatenate([np.asarray(y, dtype=np.float32).reshape(-1)
-                               for _, y in ds.as_numpy_iterator()] or [np.zeros(0)])
+        out, labels = [np.zeros(0)], [np.zeros(0, dtype=np.float32)]
+        for x, y in ds.as_numpy_iterator():  # one pass: each image decoded once
+            out.append(np.asarray(model.predict_on_batch(x), dtype=np.float64).reshape(-1))
+            labels.append(np.asarray(y, dtype=np.float32).reshape(-1))
+        predicted, ages = np.concatenate(out), np.concatenate(labels)
         if len(predicted) != len(self.splits[name]) or not np.array_equal(ages,
                                                                           self.ages(name)):
             return None

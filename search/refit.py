@@ -383,7 +383,7 @@ def run_refit(run_dir: Path, p: Plan, data, cfg, teacher: np.ndarray | None,
     import keras
 
     from search import builder, trial
-    from search.trial import _callbacks, _clear, _prior_history, backup_epoch
+    from search.trial import backup_epoch, callback_classes, clear_keras, prior_history
 
     folder = Path(run_dir) / REFITS_DIR / p.refit_id
     folder.mkdir(parents=True, exist_ok=True)
@@ -406,11 +406,11 @@ def run_refit(run_dir: Path, p: Plan, data, cfg, teacher: np.ndarray | None,
     if not kept:  # another refit's backup (other settings), or none: start afresh
         shutil.rmtree(backup, ignore_errors=True)
     resumed = backup_epoch(folder) if kept else None
-    prior = _prior_history(folder, resumed) if resumed else {}
+    prior = prior_history(folder, resumed) if resumed else {}
     write_record = True
     t0 = time.perf_counter()
     try:
-        _clear()
+        clear_keras()
         keras.utils.set_random_seed(cfg.seed)
         size = trial.input_shape(t.values, data)[0]
         model = builder.build_model(t.values, (size, size, 3), name=f"refit_{t.trial_id}")
@@ -434,7 +434,7 @@ def run_refit(run_dir: Path, p: Plan, data, cfg, teacher: np.ndarray | None,
                 f"train + val, augment {p.augment:g}"
                 + (f", distilled from {p.teacher.trial_id} (label weight {p.label_weight:g})"
                    if p.teacher else ""))
-        HistoryBackup = _callbacks()[0]
+        HistoryBackup = callback_classes()[0]
         schedule = v["lr_schedule"]
         callbacks: list = [
             HistoryBackup(backup / trial.HISTORY_FILE, prior, with_lr=schedule != "constant"),
@@ -501,7 +501,7 @@ def run_refit(run_dir: Path, p: Plan, data, cfg, teacher: np.ndarray | None,
                     f"{t.trial_id}: {_years(t.test_mae)}), {rec.train_seconds:.0f} s")
             else:
                 say(f"refit {p.refit_id}: failed: {rec.reason}")
-        _clear()
+        clear_keras()
 
 
 def _years(x: float | None) -> str:

@@ -84,7 +84,7 @@ def learning_rate(schedule: str, base: float, epoch: int, epochs: int) -> float:
     return base
 
 
-def _clear() -> None:
+def clear_keras() -> None:
     """Reset Keras' global state (layer names, the session) before and after a trial. What
     TensorFlow keeps beyond that is bounded by the trial's process being replaced
     (search.trial_process)."""
@@ -130,7 +130,7 @@ def run_trial(trial_id: str, values: Mapping[str, Any], ctx: TrialContext,
                          continues_trial=continues, target_epochs=epochs)
     interrupted = False
     try:
-        _clear()
+        clear_keras()
         keras.utils.set_random_seed(ctx.seed)
         shape = input_shape(values, ctx.data)
         try:
@@ -190,7 +190,7 @@ def run_trial(trial_id: str, values: Mapping[str, Any], ctx: TrialContext,
         if not interrupted:
             record.save(trial_dir / "record.json")
             tb_hparams.write(trial_dir, record, ctx.data.image_size)  # TensorBoard's HParams
-        _clear()
+        clear_keras()
 
 
 def _record_costs(record: TrialRecord, c: costs.Costs) -> None:
@@ -213,7 +213,7 @@ def backup_epoch(trial_dir: Path) -> int | None:
     return None
 
 
-def _prior_history(trial_dir: Path, epochs: int) -> dict[str, list[float]]:
+def prior_history(trial_dir: Path, epochs: int) -> dict[str, list[float]]:
     """The history saved with a backup, cut to the backup's ``epochs`` (the two files are
     written one after the other, so a kill between them can leave one epoch more)."""
     try:
@@ -223,8 +223,9 @@ def _prior_history(trial_dir: Path, epochs: int) -> dict[str, list[float]]:
         return {}
 
 
-def _callbacks():
-    """Small Keras callbacks of a trial (defined on first use: Keras loads lazily)."""
+def callback_classes():
+    """Small Keras callbacks of a trial (defined on first use: Keras loads lazily);
+    :mod:`search.refit` backs up a refit's history with the first."""
     import keras
 
     class HistoryBackup(keras.callbacks.Callback):
@@ -327,7 +328,7 @@ def _fit(model, values: Mapping[str, Any], ctx: TrialContext, trial_dir: Path,
     rung: ``pause``, see :func:`run_trial`), or None."""
     import keras
 
-    HistoryBackup, ResumableEarlyStopping, PruneWhenDominated, EpochWeights = _callbacks()
+    HistoryBackup, ResumableEarlyStopping, PruneWhenDominated, EpochWeights = callback_classes()
     v = builder.resolved(values)
     base_lr = float(v["learning_rate"])
     model.compile(
@@ -345,7 +346,7 @@ def _fit(model, values: Mapping[str, Any], ctx: TrialContext, trial_dir: Path,
     resumed = backup_epoch(trial_dir)
     if resumed is not None and resumed > start:
         record.resumed_from_epoch = resumed
-        prior = _prior_history(trial_dir, resumed - start)
+        prior = prior_history(trial_dir, resumed - start)
     else:  # a fresh start: nothing left from an earlier attempt may leak in
         shutil.rmtree(backup, ignore_errors=True)
         best_path.unlink(missing_ok=True)
@@ -357,7 +358,7 @@ def _fit(model, values: Mapping[str, Any], ctx: TrialContext, trial_dir: Path,
                                                        delete_checkpoint=not pause)
     callbacks: list = [
         # Before BackupAndRestore: a kill between the two writes leaves the history one
-        # epoch ahead, which _prior_history cuts, never behind.
+        # epoch ahead, which prior_history cuts, never behind.
         HistoryBackup(backup / HISTORY_FILE, prior, with_lr=v["lr_schedule"] != "constant"),
         backup_callback,
         # Right after it: the best and last weights are copies of the file it just wrote.
