@@ -51,6 +51,10 @@ def test_board_marks_front_best_knee_and_reference(make_run):
     assert "Best MAE on the front: trial 00" in out and "Knee" in out
     assert "Reference (the reference recipe): trial ref" in out
     assert "trial 04 infeasible: 5 pooled blocks" in out
+    # an infeasible candidate was never trained: not one of the trials planned and recorded
+    details = b["summary"]["details"][0]
+    assert "7 of 8 planned trials recorded (" in details, details
+    assert "1 infeasible candidate not trained" in details and "infeasible)" not in details
 
 
 def test_missing_measurements_show_a_dash_and_old_records_still_load(make_run, tmp_path):

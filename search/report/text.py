@@ -172,9 +172,11 @@ def summary(b: Mapping[str, Any]) -> dict[str, list[str]]:
     multi = len(b["runs"]) > 1
     for run in b["runs"]:
         cfg, data, counts = run["config"], run["dataset"], run["counts"]
-        n = sum(counts.values())
+        # Infeasible candidates were never trained and do not count towards --trials.
+        rejected = counts.get(INFEASIBLE, 0)
+        n = sum(counts.values()) - rejected
         planned = run.get("trials_planned")
-        status = ", ".join(f"{v} {k}" for k, v in counts.items() if v)
+        status = ", ".join(f"{v} {k}" for k, v in counts.items() if v and k != INFEASIBLE)
         splits = data.get("splits") or {}
         data_text = ""
         if data:
@@ -189,7 +191,9 @@ def summary(b: Mapping[str, Any]) -> dict[str, list[str]]:
             f"seed {cfg['seed']}" if cfg.get("seed") is not None else "") if x)
         recorded = f"{n} of {planned} planned trials recorded" if planned else f"{n} trials"
         detail.append(f"Run {run['run']}: {setup}; {recorded}"
-                      + (f" ({status})" if status else "") + data_text + ".")
+                      + (f" ({status})" if status else "")
+                      + (f", {rejected} infeasible candidate{'s' * (rejected != 1)} not "
+                         "trained" if rejected else "") + data_text + ".")
         for p in run.get("problems", []):
             head.append(f"Run {run['run']}: {p}.")
     counts = b["counts"]
