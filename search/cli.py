@@ -153,8 +153,9 @@ def _search_flags(parser: argparse.ArgumentParser, title: str | None = None) -> 
                    help="candidate models to train, in total (the reference and a resumed run's "
                         "earlier trials count; over-budget candidates do not)")
     p.add_argument("--max-minutes", type=_positive_number, default=_D.max_minutes,
-                   help="wall-clock budget: start no trial after this many minutes (the "
-                        "running one finishes); the search stops at this or --trials, "
+                   help="wall-clock budget: start no trial after this many minutes from "
+                        "this command's start (the running one finishes; a resumed search "
+                        "gets the budget again); the search stops at this or --trials, "
                         "whichever comes first")
     p.add_argument("--max-compute", type=_positive_number, default=_D.max_compute,
                    metavar="GMAC",
