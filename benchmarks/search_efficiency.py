@@ -535,8 +535,7 @@ def main() -> None:
     ap.add_argument("--space", default="lite",
                     help="the space the toolkit contenders search (a shipped name or a .toml "
                          "path), to measure a change to it; plain KerasTuner and the "
-                         "reference recipe's "
-                         "recipe keep the shipped lite space")
+                         "reference recipe keep the shipped lite space")
     ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--image-size", type=int, default=64)
     ap.add_argument("--out", default=None,
