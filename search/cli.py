@@ -292,6 +292,10 @@ def _refit_command(p: argparse.ArgumentParser) -> None:
     p.add_argument("--augment", type=_unit_fraction, default=refit.DEFAULT_AUGMENT,
                    help="augmentation strength, 0 (horizontal flips only) to 1 (flips, shifts "
                         "and scales up to 10%%, brightness and contrast up to 20%%)")
+    p.add_argument("--seed", default=None,
+                   help="train each refit once per seed, e.g. 2,3 (default: the run's --seed "
+                        "once); another seed than the run's gives <trial>-refit-seed<N>: "
+                        "copies that show the spread, or that 'export --ensemble' averages")
 
 
 def _export_command(p: argparse.ArgumentParser) -> None:
@@ -487,7 +491,7 @@ def _refit(args: argparse.Namespace) -> int:
 
     refits = api.refit_run(args.run_dir, args.trial, epochs=args.epochs, teacher=args.teacher,
                            augment=args.augment, label_weight=args.label_weight,
-                           console=_console())
+                           seed=args.seed, console=_console())
     failed = [r for r in refits if r.status != "complete"]
     if failed and len(failed) == len(refits):
         raise NothingDone(f"no refit finished: {failed[0].id}: {failed[0].reason}")

@@ -525,10 +525,11 @@ class Data:
 
     def joined_dataset(self, names: Sequence[str], image_size: int | None = None,
                        batch_size: int | None = None, augmenter=None,
-                       extra_target: np.ndarray | None = None):
+                       extra_target: np.ndarray | None = None, shuffle_seed: int | None = None):
         """Shuffled training batches of several splits together (a refit's train + val),
         read from the same per-split caches as :meth:`dataset`; ``augmenter``: a Keras layer
-        applied to each float batch. ``extra_target``: one number per file of the splits, in
+        applied to each float batch; ``shuffle_seed``: the shuffle's (default: the data's
+        seed). ``extra_target``: one number per file of the splits, in
         their order (e.g. a teacher's ages); the targets are then ``[age, extra]`` pairs
         (shape ``[batch, 2]``). The caller must know no file was dropped at decoding
         (:meth:`predictions` returns None when one was), or the pairs would not match."""
@@ -549,7 +550,8 @@ class Data:
                 raise ValueError(f"one extra target per file expected ({n}), got {len(extra)}")
             decoded = tf.data.Dataset.zip((decoded, tf.data.Dataset.from_tensor_slices(extra)))
             decoded = decoded.map(lambda xy, t: (xy[0], tf.stack([xy[1], t])))
-        ds = decoded.shuffle(max(1, n), seed=self.seed, reshuffle_each_iteration=True)
+        ds = decoded.shuffle(max(1, n), seed=self.seed if shuffle_seed is None else shuffle_seed,
+                             reshuffle_each_iteration=True)
         ds = ds.batch(batch_size or self.batch_size).map(
             lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE)
         if augmenter is not None:

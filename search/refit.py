@@ -82,25 +82,54 @@ class Plan:
     epochs: int
     augment: float
     label_weight: float | None  # None without a teacher
+    seed: int | None = None  # None: the run's --seed
 
     @property
     def refit_id(self) -> str:
-        return refit_id(self.trial.trial_id, self.teacher.trial_id if self.teacher else None)
+        return refit_id(self.trial.trial_id, self.teacher.trial_id if self.teacher else None,
+                        self.seed)
 
     def settings(self, batch_size: int) -> dict[str, Any]:
-        """How the refit trains (its record's ``refit`` field)."""
+        """How the refit trains (its record's ``refit`` field). ``seed`` only for a refit
+        of another seed than the run's (records written before seeds existed still match)."""
         from search import builder
 
         v = builder.resolved(self.trial.values)
-        return {"epochs": self.epochs, "augment": self.augment,
-                "label_weight": self.label_weight, "splits": list(SPLITS),
-                "lr_schedule": v["lr_schedule"], "learning_rate": float(v["learning_rate"]),
-                "batch_size": batch_size}
+        out = {"epochs": self.epochs, "augment": self.augment,
+               "label_weight": self.label_weight, "splits": list(SPLITS),
+               "lr_schedule": v["lr_schedule"], "learning_rate": float(v["learning_rate"]),
+               "batch_size": batch_size}
+        if self.seed is not None:
+            out["seed"] = self.seed
+        return out
 
 
-def refit_id(trial_id: str, teacher: str | None = None) -> str:
-    """The id (and folder name) of a trial's refit: ``003-refit``, ``003-refit-distilled-ref``."""
-    return f"{trial_id}-refit" + (f"-distilled-{teacher}" if teacher else "")
+def refit_id(trial_id: str, teacher: str | None = None, seed: int | None = None) -> str:
+    """The id (and folder name) of a trial's refit: ``003-refit``, ``003-refit-seed2`` (a
+    copy trained with seed 2 instead of the run's), ``003-refit-distilled-ref``."""
+    return (f"{trial_id}-refit" + (f"-seed{seed}" if seed is not None else "")
+            + (f"-distilled-{teacher}" if teacher else ""))
+
+
+def parse_seeds(text: str | int | Sequence[int] | None) -> list[int] | None:
+    """``--seed`` of refit: one seed or several, comma-separated (``1,2,3``); None: the
+    run's. :class:`UserError` for anything but whole numbers from 0."""
+    if text is None:
+        return None
+    items = ([text] if isinstance(text, int) else str(text).split(",")
+             if isinstance(text, str) else list(text))
+    seeds: list[int] = []
+    for item in items:
+        try:
+            seed = int(str(item).strip())
+        except ValueError:
+            seed = -1
+        if seed < 0 or isinstance(item, float) and not float(item).is_integer():
+            raise UserError(f"--seed {text!r}: expected a whole number from 0, or several "
+                            "separated by commas (1,2,3)")
+        if seed not in seeds:
+            seeds.append(seed)
+    return seeds
 
 
 def is_refit_id(name: str) -> bool:
@@ -132,7 +161,8 @@ def row_fields(refits: Sequence[TrialRecord]) -> dict[str, Any]:
     :func:`leaderboard_entry`) and ``refit_test_mae``, the test MAE (years) of its plain
     refit (``<id>-refit``, no teacher) when complete, else None. The plain one and not the
     lowest: choosing among refits by their test MAE would make it a validation figure."""
-    plain = next((r for r in refits if r.teacher is None and r.status == COMPLETE), None)
+    plain = next((r for r in refits if r.teacher is None and r.status == COMPLETE
+                  and (r.refit or {}).get("seed") is None), None)
     return {"refits": [leaderboard_entry(r) for r in refits],
             "refit_test_mae": None if plain is None else plain.test_mae}
 
@@ -207,10 +237,12 @@ def choose_teacher(records: Sequence[TrialRecord], refits: Sequence[TrialRecord]
 
 def plan(run_dir: str | Path, trial: str = "best", *, epochs: int | None = None,
          teacher: str | None = None, augment: float | None = None,
-         label_weight: float | None = None, log: Callable[[str], None] | None = None
-         ) -> list[Plan]:
+         label_weight: float | None = None, log: Callable[[str], None] | None = None,
+         seed: str | int | Sequence[int] | None = None) -> list[Plan]:
     """The refits ``trial`` asks for, checked: :class:`UserError` for bad input, before
-    TensorFlow loads. ``epochs`` default: :data:`EPOCHS_FACTOR` times the run's."""
+    TensorFlow loads. ``epochs`` default: :data:`EPOCHS_FACTOR` times the run's. ``seed``:
+    one refit of each trial per seed (:func:`parse_seeds`); the run's seed gives the plain
+    ``<id>-refit``, another ``<id>-refit-seed<N>``."""
     from search import runfiles
     from search.config import int_problem
 
@@ -229,6 +261,7 @@ def plan(run_dir: str | Path, trial: str = "best", *, epochs: int | None = None,
         if not (_number(label_weight) and 0.0 <= float(label_weight) <= 1.0):
             raise UserError(f"--label-weight {label_weight!r}: expected a number from 0 "
                             "(the teacher's ages only) to 1 (the labels only)")
+    seeds = parse_seeds(seed)
     cfg = runfiles.config(run_dir, "refit")
     damaged: list[DamagedFile] = []
     records = load_records(run_dir, damaged)
@@ -249,14 +282,16 @@ def plan(run_dir: str | Path, trial: str = "best", *, epochs: int | None = None,
             log(f"trial {teach.trial_id} is the teacher: it is not distilled from itself "
                 "(refit it without --teacher)")
         chosen = [r for r in chosen if r.trial_id != teach.trial_id]
+    copies = [None if s == cfg.seed else s for s in seeds] if seeds else [None]
     for r in chosen:
-        check_name(refit_id(r.trial_id, teach.trial_id if teach else None), "refit id")
+        for s in copies:
+            check_name(refit_id(r.trial_id, teach.trial_id if teach else None, s), "refit id")
     return [Plan(trial=r, teacher=teach,
                  epochs=epochs if epochs is not None else EPOCHS_FACTOR * cfg.epochs,
                  augment=DEFAULT_AUGMENT if augment is None else float(augment),
                  label_weight=(None if teach is None else DEFAULT_LABEL_WEIGHT
-                               if label_weight is None else float(label_weight)))
-            for r in chosen]
+                               if label_weight is None else float(label_weight)), seed=s)
+            for r in chosen for s in copies]
 
 
 def _number(x: Any) -> bool:
@@ -269,7 +304,8 @@ def _number(x: Any) -> bool:
 def refit(run_dir: str | Path, trial: str = "best", *, epochs: int | None = None,
           teacher: str | None = None, augment: float | None = None,
           label_weight: float | None = None, console=None, verbose: int = 0,
-          extra_callbacks: Sequence[Any] = ()) -> list[TrialRecord]:
+          extra_callbacks: Sequence[Any] = (), seed: str | int | Sequence[int] | None = None
+          ) -> list[TrialRecord]:
     """Refit the trials ``trial`` names (see :func:`plan`), one after another; return their
     records (complete, failed, or finished before and kept). Ctrl-C raises
     :class:`RefitInterrupted` after the last finished epoch's backup. ``extra_callbacks``:
@@ -285,7 +321,7 @@ def refit(run_dir: str | Path, trial: str = "best", *, epochs: int | None = None
             console.print(line, markup=False, highlight=False)
 
     plans = plan(run_dir, trial, epochs=epochs, teacher=teacher, augment=augment,
-                 label_weight=label_weight, log=say)
+                 label_weight=label_weight, log=say, seed=seed)
     cfg = runfiles.config(run_dir, "refit")
     todo = []
     out: dict[str, TrialRecord] = {}
@@ -411,7 +447,8 @@ def run_refit(run_dir: Path, p: Plan, data, cfg, teacher: np.ndarray | None,
     t0 = time.perf_counter()
     try:
         clear_keras()
-        keras.utils.set_random_seed(cfg.seed)
+        seed = cfg.seed if p.seed is None else p.seed
+        keras.utils.set_random_seed(seed)
         size = trial.input_shape(t.values, data)[0]
         model = builder.build_model(t.values, (size, size, 3), name=f"refit_{t.trial_id}")
         v = builder.resolved(t.values)
@@ -432,6 +469,7 @@ def run_refit(run_dir: Path, p: Plan, data, cfg, teacher: np.ndarray | None,
         else:
             say(f"refit {p.refit_id}: trial {t.trial_id}'s architecture, {p.epochs} epochs on "
                 f"train + val, augment {p.augment:g}"
+                + (f", seed {p.seed}" if p.seed is not None else "")
                 + (f", distilled from {p.teacher.trial_id} (label weight {p.label_weight:g})"
                    if p.teacher else ""))
         HistoryBackup = callback_classes()[0]
@@ -449,8 +487,8 @@ def run_refit(run_dir: Path, p: Plan, data, cfg, teacher: np.ndarray | None,
         from search import data as data_mod
 
         train = data.joined_dataset(SPLITS, image_size=size, batch_size=batch,
-                                    augmenter=data_mod.refit_augmenter(p.augment, cfg.seed),
-                                    extra_target=teacher)
+                                    augmenter=data_mod.refit_augmenter(p.augment, seed),
+                                    extra_target=teacher, shuffle_seed=seed)
         hist = model.fit(train, epochs=p.epochs, callbacks=callbacks, verbose=verbose)
         h = {k: list(vals) for k, vals in prior.items()}
         for k, vals in hist.history.items():
