@@ -492,15 +492,19 @@ def export_run(run_dir: str | Path, trial: str | Trial | Sequence[str | Trial] |
            quantize: str | Sequence[str] = ("float32", "float16"), samples: int | None = None,
            max_kib: float | None = None, max_latency_ms: float | None = None,
            calibration_images: int | None = None, latency_runs: int | None = None,
-           out_dir: str | Path | None = None, console=None) -> list[Exported]:
+           out_dir: str | Path | None = None, flip: bool = False, ensemble: bool = False,
+           console=None) -> list[Exported]:
     """Convert trials of a run to TFLite, check each file against the Keras model on the
     run's test split, time it, and write it with its model card (docs/deploy.md).
 
     ``trial``: ``"best"`` (default), ``"knee"``, an id, a :class:`Trial`, or several; or
     leave it out and give a budget, ``max_kib`` (float16 file) or ``max_latency_ms`` (float16
     file, measured here, 1 thread). ``quantize``: formats (``"all"`` or any of float32,
-    float16, dynamic, int8). ``samples``: test images to verify on (default all). Files go to
-    ``out_dir/trial_<id>/`` (default ``RUN_DIR/export``). Loads TensorFlow.
+    float16, dynamic, int8). ``samples``: test images to verify on (default all). ``flip``:
+    each file averages the model's age of the face and of its mirror image (``<id>-flip``).
+    ``ensemble``: the chosen models (two or more, one input size) as one file averaging
+    their ages (``<id>+<id>...``). Files go to ``out_dir/trial_<id>/`` (default
+    ``RUN_DIR/export``). Loads TensorFlow.
     """
     from search import export as export_mod
     from search import interpreter
@@ -516,7 +520,8 @@ def export_run(run_dir: str | Path, trial: str | Trial | Sequence[str | Trial] |
         calibration_images=(export_mod.DEFAULT_CALIBRATION_IMAGES if calibration_images is None
                             else calibration_images),
         latency_runs=interpreter.TIMED_RUNS if latency_runs is None else latency_runs,
-        console=console if console is not None else _log_console(), out_dir=out_dir)
+        console=console if console is not None else _log_console(), out_dir=out_dir,
+        flip=flip, ensemble=ensemble)
     root = Path(out_dir) if out_dir is not None else Path(run_dir) / "export"
     out = []
     for card in cards:

@@ -325,6 +325,15 @@ def _export_command(p: argparse.ArgumentParser) -> None:
                    help="training images that calibrate int8 quantization")
     p.add_argument("--latency-runs", type=_positive_int, default=interpreter.TIMED_RUNS,
                    help="timed runs per latency figure (after warm-up; the median is reported)")
+    p.add_argument("--flip", action="store_true",
+                   help="average each model's age of the face and of its mirror image "
+                        "(test-time flip: the same weights, twice the inference work); "
+                        "written to trial_<id>-flip/")
+    p.add_argument("--ensemble", action="store_true",
+                   help="one file averaging the models --trial names (two or more, one input "
+                        "size; e.g. refits of one trial with other seeds, 'refit --seed 2,3'); "
+                        "its size and work are theirs together; written to "
+                        "trial_<id>+<id>.../")
     p.add_argument("--out", default=None,
                    help="folder to write trial_<id>/ into (default: RUN_DIR/export); for a run "
                         "folder that cannot be written")
@@ -482,7 +491,7 @@ def _export(args: argparse.Namespace) -> int:
         args.run_dir, args.trial, quantize=args.quantize, samples=args.samples,
         max_kib=args.max_kib, max_latency_ms=args.max_latency_ms,
         calibration_images=args.calibration_images, latency_runs=args.latency_runs,
-        out_dir=args.out, console=_console())
+        out_dir=args.out, flip=args.flip, ensemble=args.ensemble, console=_console())
     return EXIT_OK if all(e.verified for e in exported) else EXIT_FAILED
 
 

@@ -10,6 +10,13 @@ What is exported (``python run_search.py export RUN_DIR``):
   until one fits). A budget picks the lowest validation MAE that meets it. Best, knee and the
   budget's pick are the leaderboard's (:mod:`search.board`), ties broken the same way.
 - ``--quantize``: any of :data:`search.convert.QUANTIZATIONS`, or ``all``.
+- ``--flip``: each file averages the model's age of the face and of its mirror image
+  (test-time flip augmentation: the same weights, twice the inference work), in
+  ``trial_<id>-flip/``.
+- ``--ensemble``: the chosen models (two or more, one input size) become **one** file that
+  averages their ages (with ``--flip``, of the face and its mirror image too), in
+  ``trial_<id>+<id>[...][-flip]/``; its size is the members' together. Typically several
+  refits of one trial with other seeds (``refit --seed 2,3``).
 
 Files, in ``<run>/export/trial_<id>/``::
 
@@ -42,7 +49,7 @@ import platform
 import shutil
 import zipfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -243,6 +250,66 @@ def split_images(data, split: str, count: int | None,
     return np.stack(xs).astype(np.uint8), np.array(ys, dtype=np.float32)
 
 
+# --------------------------------------------------------------------------- averaging
+
+
+def averaged(models: Sequence[Any], flip: bool, name: str):
+    """One Keras model whose age is the mean of ``models``' ages (same input shape), each
+    also of the mirrored image when ``flip``: what ``--ensemble`` and ``--flip`` export.
+    Built of the members themselves (shared weights) and Keras ops only, so it saves, loads
+    and converts like any model."""
+    import keras
+
+    inp = keras.Input(shape=tuple(models[0].input_shape[1:]), name="pixels")
+    views = [inp, keras.ops.flip(inp, axis=2)] if flip else [inp]
+    # each member under a name of its own (refits of one trial share theirs): its layers
+    members = [keras.Model(m.input, m.output, name=f"member_{i}")
+               for i, m in enumerate(models, 1)]
+    ages = [m(v) for m in members for v in views]
+    out = ages[0] if len(ages) == 1 else keras.layers.Average(name="mean_age")(ages)
+    return keras.Model(inp, out, name=name)
+
+
+def averaged_id(records: Sequence[TrialRecord], flip: bool) -> str:
+    """The id (and export folder, ``trial_<id>``) of an averaged model: the members' ids
+    joined by ``+``, then ``-flip`` with the mirror image."""
+    return "+".join(r.trial_id for r in records) + ("-flip" if flip else "")
+
+
+def averaged_record(records: Sequence[TrialRecord], flip: bool) -> TrialRecord:
+    """The record a model card describes for an averaged model: one member's, renamed, with
+    the members' parameters added up (an ensemble has no trial of its own: its ``averaging``
+    entry lists the members)."""
+    if len(records) == 1:
+        return replace(records[0], trial_id=averaged_id(records, flip))
+    params = [r.params for r in records]
+    return TrialRecord(trial_id=averaged_id(records, flip), status=COMPLETE, values={},
+                       params=sum(params) if all(p is not None for p in params) else None,
+                       macs=None, model_path=None)
+
+
+def averaging_card(records: Sequence[TrialRecord], flip: bool) -> dict[str, Any] | None:
+    """The model card's ``averaging`` entry: None for one model as trained; else its
+    members (id, refit of, test MAE, parameters, hyperparameters) and whether the mirror
+    image is averaged too."""
+    if len(records) == 1 and not flip:
+        return None
+    n = len(records)
+    what = (f"the mean of {n} models' ages" if n > 1 else "the model's age")
+    return {
+        "members": [{"id": r.trial_id, "refit_of": r.refit_of, "test_mae": r.test_mae,
+                     "params": r.params, "hyperparameters": dict(r.values),
+                     "refit": refit_card(r)} for r in records],
+        "flip": flip,
+        "note": (f"one file computing {what}"
+                 + (" of the face and of its mirror image (test-time flip)" if flip else "")
+                 + f": {n * (2 if flip else 1)} passes of the network(s) an image, so about "
+                 f"{n * (2 if flip else 1)} times the inference work of one"
+                 + ("; its size is the members' together" if n > 1 else
+                    "; the same weights and size")),
+    }
+
+
 # --------------------------------------------------------------------------- converting
 
 
@@ -366,7 +433,8 @@ def model_card(*, run: str, record: TrialRecord, selected_by: str, files: Mappin
                keras_files: Mapping[str, str], images: int, test_images: int,
                split_matches_run: bool, calibration_images: int | None, dataset: Mapping,
                settings: Settings, machine: Mapping[str, Any],
-               by_group: Mapping[str, Any] | None = None) -> dict[str, Any]:
+               by_group: Mapping[str, Any] | None = None,
+               averaging: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """What ``model_card.json`` holds (plain data; no I/O). ``by_group``: the Keras model's
     MAE by group on the verification images (:mod:`search.groups`); without it, the trial's
     own on the test split (its record's), if it has one."""
@@ -396,6 +464,8 @@ def model_card(*, run: str, record: TrialRecord, selected_by: str, files: Mappin
             "val_mae", "test_mae", "params", "epochs_run", "best_epoch", "is_reference",
             "model_path")},
         "refit": refit_card(record),
+        # None, or the members averaged and whether the mirror image is (averaging_card)
+        "averaging": None if averaging is None else dict(averaging),
         "verification": {
             "split": "test",
             "images": images,
@@ -544,12 +614,15 @@ def export(run_dir: str | Path, trial: str | None = None,
            max_kib: float | None = None, max_latency_ms: float | None = None,
            calibration_images: int = DEFAULT_CALIBRATION_IMAGES,
            latency_runs: int = interpreter.TIMED_RUNS, console=None,
-           out_dir: str | Path | None = None) -> list[dict[str, Any]]:
+           out_dir: str | Path | None = None, flip: bool = False, ensemble: bool = False
+           ) -> list[dict[str, Any]]:
     """Choose, convert, verify and write trials; return their model cards.
 
     ``trial``: ``best`` (default), ``knee``, an id or ids (comma-separated); or leave it out
     and give ``max_kib`` / ``max_latency_ms``. ``samples``: test images to verify on (None:
     all). ``out_dir``: where ``trial_<id>/`` folders go (default: ``RUN_DIR/export``).
+    ``flip``: average each model's age of the face and of its mirror image; ``ensemble``:
+    the chosen models (two or more) as one file that averages them (:func:`averaged`).
     Raises :class:`UserError` for bad input (a damaged run file among it) before anything is
     written, and before TensorFlow loads where it can.
     """
@@ -568,6 +641,9 @@ def export(run_dir: str | Path, trial: str | None = None,
     if budget and trial is not None:
         raise UserError(f"--trial {trial!r} and a budget (--max-kib, --max-latency-ms) both "
                         "given; use one way of choosing")
+    if ensemble and budget:
+        raise UserError("--ensemble averages the models --trial names (two or more), not a "
+                        "budget's single pick; give --trial A,B")
     cfg = runfiles.config(run_dir, "export")
     damaged: list[DamagedFile] = []
     records = load_records(run_dir, damaged)
@@ -598,8 +674,18 @@ def export(run_dir: str | Path, trial: str | None = None,
     else:
         chosen = choose(records, trial or "best", refits)
         how = trial or "best"
+    if ensemble and len(chosen) < 2:
+        raise UserError(f"--ensemble with --trial {how!r}: {len(chosen)} model chosen, "
+                        "expected two or more to average (e.g. --trial 003-refit,"
+                        "003-refit-seed2)")
+    if ensemble and len({trial_image_size(r, cfg) for r in chosen}) > 1:
+        sizes = ", ".join(f"{r.trial_id} {trial_image_size(r, cfg)} px" for r in chosen)
+        raise UserError(f"--ensemble: the models take different input sizes ({sizes}); "
+                        "expected one size, the file's input")
     for r in chosen:  # a missing or corrupt checkpoint stops the export before any write
         model_of(r)
+    # what is written: each chosen model alone, or all of them as one (averaged)
+    units = [chosen] if ensemble else [[r] for r in chosen]
 
     data = data_mod.load(cfg)
     dataset = runfiles.read_optional(run_dir, "dataset.json", problems)
@@ -616,9 +702,12 @@ def export(run_dir: str | Path, trial: str | None = None,
         matches = False
     machine = host()
     cards = []
-    for r in chosen:
-        model = models[r.trial_id]
-        size = trial_image_size(r, cfg)
+    for members in units:
+        averaging = averaging_card(members, flip)
+        r = members[0] if averaging is None else averaged_record(members, flip)
+        model = models[r.trial_id] if averaging is None else averaged(
+            [models[m.trial_id] for m in members], flip, name="averaged")
+        size = trial_image_size(members[0], cfg)
         images, ages = split_images(data, "test", settings.samples, size)
         faces = matching_files(data, "test", ages)
         calibration = None
@@ -642,7 +731,8 @@ def export(run_dir: str | Path, trial: str | None = None,
                 test_images=data.account.splits.get("test", len(ages)), split_matches_run=matches,
                 calibration_images=None if calibration is None else len(calibration),
                 dataset=dataset, settings=settings, machine=machine,
-                by_group=None if faces is None else groups.of_files(faces, keras_pred))
+                by_group=None if faces is None else groups.of_files(faces, keras_pred),
+                averaging=averaging)
             write_json_atomic(folder / "model_card.json", card)
         cards.append(card)
         print_card(card, final, console)
@@ -673,6 +763,8 @@ def print_card(card: Mapping[str, Any], folder: Path, console) -> None:
     console.print(t)
     if card.get("refit"):
         console.print(card["refit"]["note"], markup=False, highlight=False)
+    if card.get("averaging"):
+        console.print(card["averaging"]["note"], markup=False, highlight=False)
     if card.get("groups"):
         print_groups(card, console)
     console.print(f"written to {folder} (model_card.json, model.keras, model.h5)",

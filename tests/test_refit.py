@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from search import api, cli, export, groups, pipeline, refit, trial
+from search import api, cli, export, groups, interpreter, pipeline, refit, trial
 from search import data as data_mod
 from search.config import RunConfig
 from search.records import COMPLETE, TrialRecord, load_records
@@ -142,6 +142,55 @@ def test_export_ships_a_refit_verified_with_its_card(run_dir):
     assert json.loads((folder / "model_card.json").read_text())["refit"]["refit_of"] == "000"
 
 
+def test_seeded_copies_are_other_models_and_export_as_one_averaged_file(run_dir, cfg):
+    import keras
+
+    # the run's seed (7) is the plain refit; another seed is a copy with its own id
+    plain, copy = refit.refit(run_dir, "000", epochs=1, seed="7,3")
+    assert [plain.trial_id, copy.trial_id] == ["000-refit", "000-refit-seed3"]
+    assert plain.status == copy.status == COMPLETE, (plain.reason, copy.reason)
+    assert "seed" not in plain.refit and copy.refit["seed"] == 3
+    assert copy.refit_of == "000" and copy.values == plain.values
+    # the leaderboard's refit figure stays the plain refit's, whatever the copies score
+    assert refit.row_fields([copy, plain])["refit_test_mae"] == plain.test_mae
+
+    data = data_mod.load(cfg)
+    images, _ = export.split_images(data, "test", 8, 32)
+    x = images.astype(np.float32)
+    members = [keras.models.load_model(run_dir / r.model_path, compile=False)
+               for r in (plain, copy)]
+    ages = [np.asarray(m(x)).reshape(-1) for m in members]
+    mirrored = [np.asarray(m(x[:, :, ::-1])).reshape(-1) for m in members]
+    assert not np.allclose(ages[0], ages[1], atol=1e-3)  # other weights, not the same model
+
+    # one file: the mean of both members' ages of the face and of its mirror image
+    [card] = export.export(run_dir, trial="000-refit,000-refit-seed3", ensemble=True,
+                           flip=True, quantize=("float32", "int8"), samples=8, latency_runs=2,
+                           console=quiet_console())
+    assert card["trial_id"] == "000-refit+000-refit-seed3-flip" and card["verified"]
+    avg = card["averaging"]
+    assert [m["id"] for m in avg["members"]] == ["000-refit", "000-refit-seed3"] and avg["flip"]
+    assert card["trial"]["params"] == plain.params + copy.params
+    folder = run_dir / "export" / "trial_000-refit+000-refit-seed3-flip"
+    want = (ages[0] + ages[1] + mirrored[0] + mirrored[1]) / 4
+    got = interpreter.predict(folder / "model_float32.tflite", images).reshape(-1)
+    assert np.allclose(got, want, atol=1e-3), (got, want)
+    int8 = interpreter.predict(folder / "model_int8.tflite", images).reshape(-1)
+    assert np.abs(int8 - want).max() < 5  # years: quantized, but the same function
+    assert (folder / "model.keras").is_file()
+    reloaded = keras.models.load_model(folder / "model.keras", compile=False)
+    assert np.allclose(np.asarray(reloaded(x)).reshape(-1), want, atol=1e-4)
+
+    # --flip alone: the same model, averaged with its mirror image
+    [card] = export.export(run_dir, trial="000-refit", flip=True, quantize=("float32",),
+                           samples=8, latency_runs=2, console=quiet_console())
+    assert card["trial_id"] == "000-refit-flip" and card["refit"]["refit_of"] == "000"
+    assert [m["id"] for m in card["averaging"]["members"]] == ["000-refit"]
+    got = interpreter.predict(run_dir / "export" / "trial_000-refit-flip" / "model_float32.tflite",
+                              images).reshape(-1)
+    assert np.allclose(got, (ages[0] + mirrored[0]) / 2, atol=1e-3)
+
+
 @pytest.mark.parametrize("flags, says", [
     (["--trial", "999"], "unknown --trial '999'"),
     (["--epochs", "0"], "--epochs: expected a whole number from 1"),
@@ -149,6 +198,8 @@ def test_export_ships_a_refit_verified_with_its_card(run_dir):
     (["--teacher", "nope"], "--teacher 'nope': unknown"),
     (["--label-weight", "0.3"], "give --teacher too"),
     (["--augment", "1.5"], "--augment: expected a number from 0 to 1"),
+    (["--seed", "2,x"], "--seed '2,x': expected a whole number from 0"),
+    (["--seed", "-1"], "--seed '-1': expected a whole number from 0"),
 ])
 def test_bad_values_say_one_line_and_exit_2(run_dir, flags, says, capsys):
     assert cli.main(["refit", str(run_dir), *flags]) == 2
@@ -161,3 +212,13 @@ def test_export_names_the_refits_when_the_id_is_unknown(run_dir, capsys):
     assert cli.main(["export", str(run_dir), "--trial", "001-refit"]) == 2
     err = capsys.readouterr().err
     assert "unknown --trial '001-refit'" in err and "complete refits: 000-refit" in err
+
+
+@pytest.mark.parametrize("flags, says", [
+    (["--trial", "000", "--ensemble"], "expected two or more to average"),
+    (["--max-kib", "500", "--ensemble"], "--ensemble averages the models --trial names"),
+])
+def test_bad_ensembles_say_one_line_and_exit_2(run_dir, flags, says, capsys):
+    assert cli.main(["export", str(run_dir), *flags]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and says in err, err
