@@ -385,7 +385,7 @@ class Run:
               seed: int | str | Sequence[int] | None = None, console=None) -> list[Refit]:
         """Train chosen trials' architectures again to ship them: see :func:`refit_run`."""
         return refit_run(self.path, trial, epochs=epochs, teacher=teacher, augment=augment,
-                         label_weight=label_weight, console=console)
+                         label_weight=label_weight, seed=seed, console=console)
 
     def refits(self) -> list[Refit]:
         """The refits already in the run folder (``refits/``), complete or failed."""
