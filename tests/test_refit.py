@@ -146,8 +146,9 @@ def test_seeded_copies_are_other_models_and_export_as_one_averaged_file(run_dir,
     import keras
 
     # the run's seed (7) is the plain refit; another seed is a copy with its own id
-    plain, copy = refit.refit(run_dir, "000", epochs=1, seed="7,3")
-    assert [plain.trial_id, copy.trial_id] == ["000-refit", "000-refit-seed3"]
+    made = api.Run.open(run_dir).refit("000", epochs=1, seed=[7, 3])
+    assert [r.id for r in made] == ["000-refit", "000-refit-seed3"]
+    plain, copy = (TrialRecord.load(run_dir / "refits" / r.id / "record.json") for r in made)
     assert plain.status == copy.status == COMPLETE, (plain.reason, copy.reason)
     assert "seed" not in plain.refit and copy.refit["seed"] == 3
     assert copy.refit_of == "000" and copy.values == plain.values
