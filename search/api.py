@@ -408,7 +408,7 @@ class Refit:
     Units: MAE in years, sizes in KiB. No validation MAE: the validation split was trained
     on; the test split was not."""
 
-    id: str  # "003-refit", "003-refit-distilled-ref": what export's trial= takes
+    id: str  # "003-refit", "003-refit-seed2", "003-refit-distilled-ref": export's trial=
     refit_of: str  # the trial whose architecture it trained
     teacher: str | None  # the trial or refit it was distilled from
     status: str  # complete | failed

@@ -280,8 +280,8 @@ def averaged_record(records: Sequence[TrialRecord], flip: bool) -> TrialRecord:
     """The record a model card describes for an averaged model: one member's, renamed, with
     the members' parameters added up (an ensemble has no trial of its own: its ``averaging``
     entry lists the members)."""
-    if len(records) == 1:
-        return replace(records[0], trial_id=averaged_id(records, flip))
+    if len(records) == 1:  # its figures (MAE, groups) are the model's without the flip
+        return replace(records[0], trial_id=averaged_id(records, flip), groups=None)
     params = [r.params for r in records]
     return TrialRecord(trial_id=averaged_id(records, flip), status=COMPLETE, values={},
                        params=sum(params) if all(p is not None for p in params) else None,
@@ -306,7 +306,8 @@ def averaging_card(records: Sequence[TrialRecord], flip: bool) -> dict[str, Any]
                  + f": {n * (2 if flip else 1)} passes of the network(s) an image, so about "
                  f"{n * (2 if flip else 1)} times the inference work of one"
                  + ("; its size is the members' together" if n > 1 else
-                    "; the same weights and size")),
+                    "; the same weights and size; the card's trial figures are the model's "
+                    "own, without the flip")),
     }
 
 
@@ -642,8 +643,10 @@ def export(run_dir: str | Path, trial: str | None = None,
         raise UserError(f"--trial {trial!r} and a budget (--max-kib, --max-latency-ms) both "
                         "given; use one way of choosing")
     if ensemble and budget:
-        raise UserError("--ensemble averages the models --trial names (two or more), not a "
-                        "budget's single pick; give --trial A,B")
+        given = " and ".join(f"{flag} {v:g}" for flag, v in (
+            ("--max-kib", max_kib), ("--max-latency-ms", max_latency_ms)) if v is not None)
+        raise UserError(f"--ensemble with {given}: an ensemble averages the models --trial "
+                        "names (two or more), not a budget's single pick; give --trial A,B")
     cfg = runfiles.config(run_dir, "export")
     damaged: list[DamagedFile] = []
     records = load_records(run_dir, damaged)
@@ -664,7 +667,8 @@ def export(run_dir: str | Path, trial: str | None = None,
         def float16_latency(r: TrialRecord) -> float:
             size = trial_image_size(r, cfg)
             probe = np.full((size, size, 3), 128, np.uint8)
-            return interpreter.latency_ms(to_tflite(model_of(r), "float16"), probe, 1,
+            model = averaged([model_of(r)], True, "averaged") if flip else model_of(r)
+            return interpreter.latency_ms(to_tflite(model, "float16"), probe, 1,
                                           settings.latency_runs)
 
         chosen = [choose_within_budget(records, max_kib, max_latency_ms,

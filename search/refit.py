@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import shutil
 import time
 import traceback
@@ -112,23 +113,39 @@ def refit_id(trial_id: str, teacher: str | None = None, seed: int | None = None)
 
 
 def parse_seeds(text: str | int | Sequence[int] | None) -> list[int] | None:
-    """``--seed`` of refit: one seed or several, comma-separated (``1,2,3``); None: the
-    run's. :class:`UserError` for anything but whole numbers from 0."""
+    """``--seed`` of refit: one seed or several, comma-separated (``1,2,3``), or a list of
+    them; None: the run's. :class:`UserError` for anything but whole numbers in the range
+    of the run's ``--seed``."""
+    from search.config import INT_LIMITS
+
     if text is None:
         return None
-    items = ([text] if isinstance(text, int) else str(text).split(",")
-             if isinstance(text, str) else list(text))
+    low, high = INT_LIMITS["seed"]
+    if isinstance(text, str):
+        items: list[Any] = text.split(",")
+    elif isinstance(text, (list, tuple)):
+        items = list(text)
+    else:
+        items = [text]
     seeds: list[int] = []
     for item in items:
-        try:
-            seed = int(str(item).strip())
-        except ValueError:
-            seed = -1
-        if seed < 0 or isinstance(item, float) and not float(item).is_integer():
-            raise UserError(f"--seed {text!r}: expected a whole number from 0, or several "
-                            "separated by commas (1,2,3)")
+        if isinstance(item, bool):
+            seed = None
+        elif isinstance(item, numbers.Integral):
+            seed = int(item)
+        else:
+            try:
+                seed = int(str(item).strip())
+            except ValueError:
+                seed = None
+        if seed is None or not low <= seed <= high:
+            raise UserError(f"--seed {text!r}: expected a whole number from {low} to {high}, "
+                            "or several separated by commas (1,2,3)")
         if seed not in seeds:
             seeds.append(seed)
+    if not seeds:
+        raise UserError(f"--seed {text!r}: names no seed; expected a whole number from {low} "
+                        f"to {high}, or several separated by commas (1,2,3)")
     return seeds
 
 

@@ -201,6 +201,8 @@ def test_seeded_copies_are_other_models_and_export_as_one_averaged_file(run_dir,
     (["--augment", "1.5"], "--augment: expected a number from 0 to 1"),
     (["--seed", "2,x"], "--seed '2,x': expected a whole number from 0"),
     (["--seed", "-1"], "--seed '-1': expected a whole number from 0"),
+    (["--seed", "4294967296"], "expected a whole number from 0 to 4294967295"),
+    (["--seed", ","], "--seed ',': expected a whole number"),
 ])
 def test_bad_values_say_one_line_and_exit_2(run_dir, flags, says, capsys):
     assert cli.main(["refit", str(run_dir), *flags]) == 2
@@ -217,7 +219,7 @@ def test_export_names_the_refits_when_the_id_is_unknown(run_dir, capsys):
 
 @pytest.mark.parametrize("flags, says", [
     (["--trial", "000", "--ensemble"], "expected two or more to average"),
-    (["--max-kib", "500", "--ensemble"], "--ensemble averages the models --trial names"),
+    (["--max-kib", "500", "--ensemble"], "--ensemble with --max-kib 500: an ensemble averages"),
 ])
 def test_bad_ensembles_say_one_line_and_exit_2(run_dir, flags, says, capsys):
     assert cli.main(["export", str(run_dir), *flags]) == 2
