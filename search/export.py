@@ -257,15 +257,19 @@ def averaged(models: Sequence[Any], flip: bool, name: str):
     """One Keras model whose age is the mean of ``models``' ages (same input shape), each
     also of the mirrored image when ``flip``: what ``--ensemble`` and ``--flip`` export.
     Built of the members themselves (shared weights) and Keras ops only, so it saves, loads
-    and converts like any model."""
+    and converts like any model. The face and its mirror image go through each member as
+    one batch of two: one call of each member, so the converter keeps one copy of its
+    weights (two calls gave the int8 file a second, differently quantized copy of some)."""
     import keras
 
     inp = keras.Input(shape=tuple(models[0].input_shape[1:]), name="pixels")
-    views = [inp, keras.ops.flip(inp, axis=2)] if flip else [inp]
+    x = keras.ops.concatenate([inp, keras.ops.flip(inp, axis=2)], axis=0) if flip else inp
     # each member under a name of its own (refits of one trial share theirs): its layers
     members = [keras.Model(m.input, m.output, name=f"member_{i}")
                for i, m in enumerate(models, 1)]
-    ages = [m(v) for m in members for v in views]
+    ages = [m(x) for m in members]
+    if flip:  # [face ages; mirror ages] -> their mean, one per face
+        ages = [keras.ops.mean(keras.ops.reshape(a, (2, -1, 1)), axis=0) for a in ages]
     out = ages[0] if len(ages) == 1 else keras.layers.Average(name="mean_age")(ages)
     return keras.Model(inp, out, name=name)
 
