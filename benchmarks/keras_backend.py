@@ -9,7 +9,8 @@ its own with ``KERAS_BACKEND`` set, the backends alternating within each repeat 
 machine's load drifts). Each process builds the model as a trial does
 (``search.builder``), compiles it with Adam and MAE, runs 5 warm-up ``train_on_batch`` steps
 on one batch of 32 random images, then times ``--steps`` more: layer 1 of
-``benchmarks/throughput.py``, the model's own speed with nothing around it. Prints one line a
+``benchmarks/throughput.py`` (the same ``compiled`` model), the model's own speed with
+nothing around it. Prints one line a
 measurement and the median images/s of each model and backend. JAX is not a dependency of
 agesearch: ``pip install "jax[cpu]"`` to measure it (a backend that is not installed is
 reported, not measured). Nothing is asserted.
@@ -36,17 +37,11 @@ def child(name: str, steps: int) -> None:
     import numpy as np
 
     import keras
-    from throughput import model_values
-
-    from search import builder
+    from throughput import compiled, model_values
 
     _, values = model_values(name)
     size = int(values.get("image_size", 64))
-    keras.utils.set_random_seed(0)
-    model = builder.build_model(values, (size, size, 3))
-    v = builder.resolved(values)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=float(v["learning_rate"])),
-                  loss="mae")
+    model = compiled(values, (size, size, 3), seed=0, jit=False)  # as throughput.py's layers
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (32, size, size, 3)).astype(np.float32)
     y = rng.uniform(1, 90, (32, 1)).astype(np.float32)

@@ -299,6 +299,7 @@ def averaging_card(records: Sequence[TrialRecord], flip: bool) -> dict[str, Any]
     if len(records) == 1 and not flip:
         return None
     n = len(records)
+    passes = n * (2 if flip else 1)
     what = (f"the mean of {n} models' ages" if n > 1 else "the model's age")
     return {
         "members": [{"id": r.trial_id, "refit_of": r.refit_of, "test_mae": r.test_mae,
@@ -307,8 +308,8 @@ def averaging_card(records: Sequence[TrialRecord], flip: bool) -> dict[str, Any]
         "flip": flip,
         "note": (f"one file computing {what}"
                  + (" of the face and of its mirror image (test-time flip)" if flip else "")
-                 + f": {n * (2 if flip else 1)} passes of the network(s) an image, so about "
-                 f"{n * (2 if flip else 1)} times the inference work of one"
+                 + f": {passes} passes of the network(s) an image, so about {passes} times "
+                 "the inference work of one"
                  + ("; its size is the members' together" if n > 1 else
                     "; the same weights and size; the card's trial figures are the model's "
                     "own, without the flip")),
