@@ -152,11 +152,32 @@ class RunConfig:
             value = getattr(self, name)
             if value is not None and not (_number(value) and 0 < value < math.inf):
                 raise UserError(f"{flag(name)} {show(value)}: expected a number above 0")
+        self._check_rungs()
         if self.deploy_dtype not in DEPLOY_DTYPES:
             raise UserError(f"--deploy-dtype {show(self.deploy_dtype)}: expected one of "
                             + ", ".join(DEPLOY_DTYPES))
         if self.run_name is not None:
             check_name(self.run_name, "--run-name")
+
+    def _check_rungs(self) -> None:
+        """--min-epochs and --brackets shape moasha's rungs: refused for another tuner (it
+        would ignore them) and out of the rungs' range (they would be capped in silence)."""
+        from search.promotion import rungs
+
+        changed = [n for n in ("min_epochs", "brackets") if getattr(self, n) != 1]
+        if self.tuner != "moasha" and changed:
+            name = changed[0]
+            raise UserError(f"{flag(name)} {getattr(self, name)}: only --tuner moasha uses "
+                            f"it; this run's tuner is {self.tuner}")
+        if self.min_epochs > self.epochs:
+            raise UserError(f"--min-epochs {self.min_epochs}: expected at most --epochs "
+                            f"({self.epochs})")
+        schedule = rungs(self.epochs, first=self.min_epochs)
+        if self.brackets > len(schedule):
+            raise UserError(
+                f"--brackets {self.brackets}: expected at most {len(schedule)}, the number of "
+                f"rungs (epochs {', '.join(map(str, schedule))}) for --epochs {self.epochs} "
+                f"and --min-epochs {self.min_epochs}")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:

@@ -72,6 +72,16 @@ def _one_line(err: str) -> str:
     (["--run-name", ".hidden"], "--run-name '.hidden': use letters, digits"),
     (["--run-name", "x" * 101], "--run-name 'xxxxxxxx"),
     (["--no-such-flag"], "unrecognized arguments: --no-such-flag"),
+    (["--brackets", "2"], "--brackets 2: only --tuner moasha uses it; this run's tuner is tpe"),
+    (["--tuner", "random", "--min-epochs", "3"], "--min-epochs 3: only --tuner moasha uses it; "
+                                                 "this run's tuner is random"),
+    (["--tuner", "moasha", "--brackets", "4"], "--brackets 4: expected at most 3, the number "
+                                               "of rungs (epochs 1, 3, 12) for --epochs 12 "
+                                               "and --min-epochs 1"),
+    (["--tuner", "moasha", "--epochs", "27", "--min-epochs", "3", "--brackets", "4"],
+     "--brackets 4: expected at most 3, the number of rungs (epochs 3, 9, 27)"),
+    (["--tuner", "moasha", "--min-epochs", "13"], "--min-epochs 13: expected at most --epochs "
+                                                  "(12)"),
 ])
 def test_every_search_flag_refuses_a_bad_value_in_one_line(tmp_path, capsys, args, needle):
     results = tmp_path / "r"

@@ -8,7 +8,7 @@ import math
 import pytest
 
 from search import candidate, promotion
-from search.errors import InfeasibleCandidate
+from search.errors import InfeasibleCandidate, UserError
 from search.promotion import RungResult
 
 
@@ -132,3 +132,16 @@ def test_a_flatten_over_a_large_feature_map_is_infeasible_where_the_space_says_s
     assert space.load("lite").fixed["max_flatten"] == 4096
     ref = space.load("lite").reference
     candidate.counted({**space.load("lite").fixed, **ref}, 64)  # the reference fits
+
+
+def test_a_config_takes_every_bracket_count_its_rungs_allow():
+    from search.config import RunConfig
+
+    for epochs, first, most in ((12, 1, 3), (27, 1, 4), (27, 3, 3), (12, 12, 1), (2, 1, 2)):
+        assert len(promotion.rungs(epochs, first=first)) == most
+        RunConfig(tuner="moasha", epochs=epochs, min_epochs=first, brackets=most).check()
+        with pytest.raises(UserError, match=f"--brackets {most + 1}: expected at most {most}"):
+            RunConfig(tuner="moasha", epochs=epochs, min_epochs=first,
+                      brackets=most + 1).check()
+    RunConfig(tuner="tpe").check()  # the defaults are fine for every tuner
+    RunConfig(tuner="hyperband").check()
