@@ -274,6 +274,18 @@ def averaged(models: Sequence[Any], flip: bool, name: str):
     return keras.Model(inp, out, name=name)
 
 
+def _check_ensemble(chosen: Sequence[TrialRecord], how: str, cfg: RunConfig) -> None:
+    """--ensemble needs two or more models of one input size."""
+    if len(chosen) < 2:
+        raise UserError(f"--ensemble with --trial {how!r}: {len(chosen)} model chosen, "
+                        "expected two or more to average (e.g. --trial 003-refit,"
+                        "003-refit-seed2)")
+    if len({trial_image_size(r, cfg) for r in chosen}) > 1:
+        sizes = ", ".join(f"{r.trial_id} {trial_image_size(r, cfg)} px" for r in chosen)
+        raise UserError(f"--ensemble: the models take different input sizes ({sizes}); "
+                        "expected one size, the file's input")
+
+
 def averaged_id(records: Sequence[TrialRecord], flip: bool) -> str:
     """The id (and export folder, ``trial_<id>``) of an averaged model: the members' ids
     joined by ``+``, then ``-flip`` with the mirror image."""
@@ -660,6 +672,13 @@ def export(run_dir: str | Path, trial: str | None = None,
     problems = [runfiles.record_line(e) for e in damaged]
     out_root = writable_folder(Path(out_dir) if out_dir else run_dir / "export",
                                "--out" if out_dir else "RUN_DIR/export (or give --out)")
+    if not budget:  # chosen (and an ensemble refused) before TensorFlow loads
+        chosen = choose(records, trial or "best", refits)
+        how = trial or "best"
+        if ensemble:
+            _check_ensemble(chosen, how, cfg)
+            # one id, folder and file whatever order --trial names the members in
+            chosen.sort(key=lambda r: r.trial_id)
     load_tensorflow()
     models: dict[str, Any] = {}
 
@@ -680,17 +699,6 @@ def export(run_dir: str | Path, trial: str | None = None,
                                        float16_latency if max_latency_ms is not None else None)]
         how = " and ".join(f"{k} {v:g}" for k, v in (("max_kib", max_kib),
                            ("max_latency_ms", max_latency_ms)) if v is not None)
-    else:
-        chosen = choose(records, trial or "best", refits)
-        how = trial or "best"
-    if ensemble and len(chosen) < 2:
-        raise UserError(f"--ensemble with --trial {how!r}: {len(chosen)} model chosen, "
-                        "expected two or more to average (e.g. --trial 003-refit,"
-                        "003-refit-seed2)")
-    if ensemble and len({trial_image_size(r, cfg) for r in chosen}) > 1:
-        sizes = ", ".join(f"{r.trial_id} {trial_image_size(r, cfg)} px" for r in chosen)
-        raise UserError(f"--ensemble: the models take different input sizes ({sizes}); "
-                        "expected one size, the file's input")
     for r in chosen:  # a missing or corrupt checkpoint stops the export before any write
         model_of(r)
     # what is written: each chosen model alone, or all of them as one (averaged)

@@ -165,7 +165,8 @@ def test_seeded_copies_are_other_models_and_export_as_one_averaged_file(run_dir,
     assert not np.allclose(ages[0], ages[1], atol=1e-3)  # other weights, not the same model
 
     # one file: the mean of both members' ages of the face and of its mirror image
-    [card] = export.export(run_dir, trial="000-refit,000-refit-seed3", ensemble=True,
+    # named in either order: one id, folder and file
+    [card] = export.export(run_dir, trial="000-refit-seed3,000-refit", ensemble=True,
                            flip=True, quantize=("float32", "int8"), samples=8, latency_runs=2,
                            console=quiet_console())
     assert card["trial_id"] == "000-refit+000-refit-seed3-flip" and card["verified"]

@@ -170,3 +170,19 @@ def test_a_trial_takes_its_own_resolution_else_the_runs():
     assert export.trial_image_size(searched, RunConfig(image_size=64)) == 96
     assert export.trial_image_size(plain, RunConfig(image_size=48)) == 48
     assert export.trial_image_size(plain, RunConfig(image_size=None)) == 64
+
+
+def test_an_ensemble_needs_two_models_of_one_size_and_is_checked_without_tensorflow():
+    import sys
+
+    from search.config import RunConfig
+
+    cfg = RunConfig(image_size=None)
+    a, b = (TrialRecord(t, COMPLETE, values={"image_size": 64}) for t in ("a", "b"))
+    big = TrialRecord("c", COMPLETE, values={"image_size": 96})
+    export._check_ensemble([a, b], "a,b", cfg)
+    with pytest.raises(UserError, match="--ensemble with --trial 'a': 1 model chosen"):
+        export._check_ensemble([a], "a", cfg)
+    with pytest.raises(UserError, match=r"different input sizes \(a 64 px, c 96 px\)"):
+        export._check_ensemble([a, big], "a,c", cfg)
+    assert "tensorflow" not in sys.modules
