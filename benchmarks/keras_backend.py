@@ -34,9 +34,8 @@ def child(name: str, steps: int) -> None:
     """In the measuring process: print one JSON line."""
     sys.path.insert(0, str(ROOT))
     sys.path.insert(0, str(ROOT / "benchmarks"))
-    import numpy as np
-
     import keras
+    import numpy as np
     from throughput import compiled, model_values
 
     _, values = model_values(name)

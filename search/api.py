@@ -493,7 +493,7 @@ def export_run(run_dir: str | Path, trial: str | Trial | Sequence[str | Trial] |
            max_kib: float | None = None, max_latency_ms: float | None = None,
            calibration_images: int | None = None, latency_runs: int | None = None,
            out_dir: str | Path | None = None, flip: bool = False, ensemble: bool = False,
-           console=None) -> list[Exported]:
+           equalize: bool = True, console=None) -> list[Exported]:
     """Convert trials of a run to TFLite, check each file against the Keras model on the
     run's test split, time it, and write it with its model card (docs/deploy.md).
 
@@ -503,8 +503,9 @@ def export_run(run_dir: str | Path, trial: str | Trial | Sequence[str | Trial] |
     float16, dynamic, int8). ``samples``: test images to verify on (default all). ``flip``:
     each file averages the model's age of the face and of its mirror image (``<id>-flip``).
     ``ensemble``: the chosen models (two or more, one input size) as one file averaging
-    their ages (``<id>+<id>...``). Files go to ``out_dir/trial_<id>/`` (default
-    ``RUN_DIR/export``). Loads TensorFlow.
+    their ages (``<id>+<id>...``). ``equalize``: the int8 file is converted from a copy
+    whose channel ranges are equalized (the same function; ``False``: as trained). Files go
+    to ``out_dir/trial_<id>/`` (default ``RUN_DIR/export``). Loads TensorFlow.
     """
     from search import export as export_mod
     from search import interpreter
@@ -521,7 +522,7 @@ def export_run(run_dir: str | Path, trial: str | Trial | Sequence[str | Trial] |
                             else calibration_images),
         latency_runs=interpreter.TIMED_RUNS if latency_runs is None else latency_runs,
         console=console if console is not None else _log_console(), out_dir=out_dir,
-        flip=flip, ensemble=ensemble)
+        flip=flip, ensemble=ensemble, equalize=equalize)
     root = Path(out_dir) if out_dir is not None else Path(run_dir) / "export"
     out = []
     for card in cards:

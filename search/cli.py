@@ -323,6 +323,10 @@ def _export_command(p: argparse.ArgumentParser) -> None:
     p.add_argument("--calibration-images", type=_positive_int,
                    default=export.DEFAULT_CALIBRATION_IMAGES,
                    help="training images that calibrate int8 quantization")
+    p.add_argument("--no-equalize", dest="equalize", action="store_false",
+                   help="int8: convert the model as trained, without first equalizing the "
+                        "ranges of its channels (the default equalizes them: the same "
+                        "function, less int8 error)")
     p.add_argument("--latency-runs", type=_positive_int, default=interpreter.TIMED_RUNS,
                    help="timed runs per latency figure (after warm-up; the median is reported)")
     p.add_argument("--flip", action="store_true",
@@ -491,7 +495,8 @@ def _export(args: argparse.Namespace) -> int:
         args.run_dir, args.trial, quantize=args.quantize, samples=args.samples,
         max_kib=args.max_kib, max_latency_ms=args.max_latency_ms,
         calibration_images=args.calibration_images, latency_runs=args.latency_runs,
-        out_dir=args.out, flip=args.flip, ensemble=args.ensemble, console=_console())
+        out_dir=args.out, flip=args.flip, ensemble=args.ensemble, equalize=args.equalize,
+        console=_console())
     return EXIT_OK if all(e.verified for e in exported) else EXIT_FAILED
 
 

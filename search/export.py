@@ -331,10 +331,34 @@ def averaging_card(records: Sequence[TrialRecord], flip: bool) -> dict[str, Any]
 # --------------------------------------------------------------------------- converting
 
 
-def convert(model, quantize: Sequence[str], calibration: np.ndarray | None = None
-            ) -> dict[str, bytes]:
-    """TFLite files (bytes) of ``model`` in each format, from one SavedModel export."""
-    return to_tflite_all(model, tuple(quantize), calibration)
+def convert(model, quantize: Sequence[str], calibration: np.ndarray | None = None,
+            int8_model=None) -> dict[str, bytes]:
+    """TFLite files (bytes) of ``model`` in each format, from one SavedModel export;
+    ``int8_model``: the same function to convert to int8 instead (an equalized copy)."""
+    if int8_model is None or "int8" not in quantize:
+        return to_tflite_all(model, tuple(quantize), calibration)
+    rest = tuple(q for q in quantize if q != "int8")
+    blobs = to_tflite_all(model, rest, calibration) if rest else {}
+    blobs["int8"] = to_tflite(int8_model, "int8", calibration)
+    return {q: blobs[q] for q in quantize}
+
+
+def equalized_copy(members: Mapping[str, Any], flip: bool, calibration: np.ndarray
+                   ) -> tuple[Any, dict[str, Any]]:
+    """The model to convert to int8: each member equalized (:mod:`search.equalize`) on the
+    calibration images (and their mirror images with ``flip``), averaged as the exported
+    model is; and what was done, per member id."""
+    from search import equalize
+
+    pixels = np.concatenate([calibration, calibration[:, :, ::-1]]) if flip else calibration
+    copies, done = [], {}
+    for member_id, m in members.items():
+        twin, what = equalize.equalized(m, pixels)
+        copies.append(twin)
+        done[member_id] = what
+    if len(copies) == 1 and not flip:
+        return copies[0], done
+    return averaged(copies, flip, name="averaged"), done
 
 
 def verify(blob: bytes, quantize: str, images: np.ndarray, ages: np.ndarray,
@@ -437,6 +461,7 @@ class Settings:
     samples: int | None = None  # test images used to verify; None = all
     calibration_images: int = DEFAULT_CALIBRATION_IMAGES
     latency_runs: int = interpreter.TIMED_RUNS
+    equalize: bool = True  # int8: equalize channel ranges first (search.equalize)
 
     def check(self) -> None:
         for flag, value in (("--samples", self.samples),
@@ -452,7 +477,8 @@ def model_card(*, run: str, record: TrialRecord, selected_by: str, files: Mappin
                split_matches_run: bool, calibration_images: int | None, dataset: Mapping,
                settings: Settings, machine: Mapping[str, Any],
                by_group: Mapping[str, Any] | None = None,
-               averaging: Mapping[str, Any] | None = None) -> dict[str, Any]:
+               averaging: Mapping[str, Any] | None = None,
+               equalized: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """What ``model_card.json`` holds (plain data; no I/O). ``by_group``: the Keras model's
     MAE by group on the verification images (:mod:`search.groups`); without it, the trial's
     own on the test split (its record's), if it has one."""
@@ -490,7 +516,9 @@ def model_card(*, run: str, record: TrialRecord, selected_by: str, files: Mappin
             "split_images": test_images,
             "split_matches_run": split_matches_run,
             "calibration": (None if calibration_images is None else
-                            {"split": "train", "images": calibration_images}),
+                            {"split": "train", "images": calibration_images,
+                             # int8 only: search.equalize, per member; None when off
+                             "equalized": None if equalized is None else dict(equalized)}),
             "tolerance_years": dict(TOLERANCE_YEARS),
             "flag_loss_years": FLAG_LOSS_YEARS,
             "latency": {"warmup_runs": interpreter.WARMUP_RUNS,
@@ -632,8 +660,8 @@ def export(run_dir: str | Path, trial: str | None = None,
            max_kib: float | None = None, max_latency_ms: float | None = None,
            calibration_images: int = DEFAULT_CALIBRATION_IMAGES,
            latency_runs: int = interpreter.TIMED_RUNS, console=None,
-           out_dir: str | Path | None = None, flip: bool = False, ensemble: bool = False
-           ) -> list[dict[str, Any]]:
+           out_dir: str | Path | None = None, flip: bool = False, ensemble: bool = False,
+           equalize: bool = True) -> list[dict[str, Any]]:
     """Choose, convert, verify and write trials; return their model cards.
 
     ``trial``: ``best`` (default), ``knee``, an id or ids (comma-separated); or leave it out
@@ -641,6 +669,8 @@ def export(run_dir: str | Path, trial: str | None = None,
     all). ``out_dir``: where ``trial_<id>/`` folders go (default: ``RUN_DIR/export``).
     ``flip``: average each model's age of the face and of its mirror image; ``ensemble``:
     the chosen models (two or more) as one file that averages them (:func:`averaged`).
+    ``equalize``: convert to int8 from a copy whose channel ranges are equalized
+    (:mod:`search.equalize`; the same function).
     Raises :class:`UserError` for bad input (a damaged run file among it) before anything is
     written, and before TensorFlow loads where it can.
     """
@@ -653,7 +683,7 @@ def export(run_dir: str | Path, trial: str | None = None,
     if not (run_dir / "config.json").exists() and not (run_dir / "trials").is_dir():
         raise UserError(f"{str(run_dir)!r} is not a run folder (no config.json); expected "
                         "results/<run>, as printed at the end of a search")
-    settings = Settings(tuple(quantize), samples, calibration_images, latency_runs)
+    settings = Settings(tuple(quantize), samples, calibration_images, latency_runs, equalize)
     settings.check()
     budget = max_kib is not None or max_latency_ms is not None
     if budget and trial is not None:
@@ -727,14 +757,17 @@ def export(run_dir: str | Path, trial: str | None = None,
         size = trial_image_size(members[0], cfg)
         images, ages = split_images(data, "test", settings.samples, size)
         faces = matching_files(data, "test", ages)
-        calibration = None
+        calibration = int8_model = equalized = None
         if "int8" in settings.quantize:
             calibration, _ = split_images(data, "train", settings.calibration_images, size)
+            if settings.equalize:
+                int8_model, equalized = equalized_copy(
+                    {m.trial_id: models[m.trial_id] for m in members}, flip, calibration)
         keras_pred = np.asarray(model.predict(images.astype(np.float32), verbose=0),
                                 dtype=np.float32).reshape(-1)
         final = out_root / f"trial_{r.trial_id}"
         with staged_folder(final) as folder:
-            blobs = convert(model, settings.quantize, calibration)
+            blobs = convert(model, settings.quantize, calibration, int8_model)
             f32 = len(blobs["float32"]) if "float32" in blobs else None
             files = {}
             for q, blob in blobs.items():
@@ -749,7 +782,7 @@ def export(run_dir: str | Path, trial: str | None = None,
                 calibration_images=None if calibration is None else len(calibration),
                 dataset=dataset, settings=settings, machine=machine,
                 by_group=None if faces is None else groups.of_files(faces, keras_pred),
-                averaging=averaging)
+                averaging=averaging, equalized=equalized)
             write_json_atomic(folder / "model_card.json", card)
         cards.append(card)
         print_card(card, final, console)

@@ -1,0 +1,55 @@
+"""What cross-layer range equalization (search.equalize) does to int8 files: each model is
+exported to int8 twice, as trained (``--no-equalize``) and equalized (the default), and the
+test MAE of the Keras model and of both files is printed, with the int8 loss.
+
+    python benchmarks/int8_equalize.py RUN_DIR --models 000,000-refit [--flip]
+        [--ensemble 000-refit,000-refit-seed1]
+
+``--models``: trials or refits exported one by one; ``--ensemble``: also these together as
+one averaged file (``export --ensemble``); ``--flip``: every file averages the mirror image
+too. Nothing is asserted: figures only. The files go to a temporary folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("run_dir")
+    p.add_argument("--models", default="best", help="comma-separated trial or refit ids")
+    p.add_argument("--ensemble", default=None, help="comma-separated ids averaged as one file")
+    p.add_argument("--flip", action="store_true")
+    args = p.parse_args(argv)
+    sys.path.insert(0, str(ROOT))
+    from search import api
+
+    units = [(m, False) for m in args.models.split(",") if m]
+    if args.ensemble:
+        units.append((args.ensemble, True))
+    print(f"{'model':40s} {'Keras':>7s} {'int8':>7s} {'loss':>6s} {'int8 eq':>7s} {'loss':>6s}"
+          f" {'KiB':>6s}")
+    with tempfile.TemporaryDirectory(prefix="agesearch-int8eq-") as tmp:
+        for trial, ensemble in units:
+            row = {}
+            for equalize in (False, True):
+                [e] = api.export_run(args.run_dir, trial, quantize=("int8",), latency_runs=1,
+                                     out_dir=Path(tmp) / str(equalize), flip=args.flip,
+                                     ensemble=ensemble, equalize=equalize)
+                f = e.card["files"]["int8"]
+                row[equalize] = (f["keras_mae_years"], f["mae_years"], f["kib"], e.trial_id)
+            keras_mae, plain, kib, name = row[False]
+            eq = row[True][1]
+            print(f"{name:40s} {keras_mae:7.3f} {plain:7.3f} {plain - keras_mae:+6.3f} "
+                  f"{eq:7.3f} {eq - keras_mae:+6.3f} {kib:6.1f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
