@@ -503,8 +503,9 @@ def export_run(run_dir: str | Path, trial: str | Trial | Sequence[str | Trial] |
     float16, dynamic, int8). ``samples``: test images to verify on (default all). ``flip``:
     each file averages the model's age of the face and of its mirror image (``<id>-flip``).
     ``ensemble``: the chosen models (two or more, one input size) as one file averaging
-    their ages (``<id>+<id>...``). ``equalize``: the int8 file is converted from a copy
-    whose channel ranges are equalized (the same function; ``False``: as trained). Files go
+    their ages (``<id>+<id>...``). ``equalize``: int8 is also converted from a copy whose
+    channel ranges are equalized (the same function) and the file closer to Keras on the
+    calibration images is shipped (``False``: as trained only). Files go
     to ``out_dir/trial_<id>/`` (default ``RUN_DIR/export``). Loads TensorFlow.
     """
     from search import export as export_mod

@@ -324,9 +324,9 @@ def _export_command(p: argparse.ArgumentParser) -> None:
                    default=export.DEFAULT_CALIBRATION_IMAGES,
                    help="training images that calibrate int8 quantization")
     p.add_argument("--no-equalize", dest="equalize", action="store_false",
-                   help="int8: convert the model as trained, without first equalizing the "
-                        "ranges of its channels (the default equalizes them: the same "
-                        "function, less int8 error)")
+                   help="int8: convert the model as trained only (by default a copy with "
+                        "equalized channel ranges, the same function, is converted too, and "
+                        "the file closer to Keras on the calibration images is shipped)")
     p.add_argument("--latency-runs", type=_positive_int, default=interpreter.TIMED_RUNS,
                    help="timed runs per latency figure (after warm-up; the median is reported)")
     p.add_argument("--flip", action="store_true",

@@ -18,9 +18,11 @@ rounding), and the channels can be given equal ranges on the calibration images:
   range is shared between them as Nagel et al. share it between two layers' weights
   (``u_c`` = sqrt(range_c / max|w_c|), normalised).
 
-Used by :mod:`search.export` for the int8 file (``--no-equalize`` turns it off); every
-other format converts the model as trained. A chain the rules do not cover (a ReLU6, a
-layer with two readers, a residual add) is left alone.
+Used by :mod:`search.export` for the int8 file: it converts the model both as trained and
+equalized and ships the file closer to the Keras model on the calibration images
+(``--no-equalize``: as trained only); every other format converts the model as trained. A
+chain the rules do not cover (a ReLU6, a layer with two readers, a residual add) is left
+alone.
 """
 
 from __future__ import annotations

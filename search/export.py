@@ -331,16 +331,28 @@ def averaging_card(records: Sequence[TrialRecord], flip: bool) -> dict[str, Any]
 # --------------------------------------------------------------------------- converting
 
 
-def convert(model, quantize: Sequence[str], calibration: np.ndarray | None = None,
-            int8_model=None) -> dict[str, bytes]:
-    """TFLite files (bytes) of ``model`` in each format, from one SavedModel export;
-    ``int8_model``: the same function to convert to int8 instead (an equalized copy)."""
-    if int8_model is None or "int8" not in quantize:
-        return to_tflite_all(model, tuple(quantize), calibration)
-    rest = tuple(q for q in quantize if q != "int8")
-    blobs = to_tflite_all(model, rest, calibration) if rest else {}
-    blobs["int8"] = to_tflite(int8_model, "int8", calibration)
-    return {q: blobs[q] for q in quantize}
+def convert(model, quantize: Sequence[str], calibration: np.ndarray | None = None
+            ) -> dict[str, bytes]:
+    """TFLite files (bytes) of ``model`` in each format, from one SavedModel export."""
+    return to_tflite_all(model, tuple(quantize), calibration)
+
+
+def equalized_int8(model, members: Mapping[str, Any], flip: bool, calibration: np.ndarray,
+                   as_trained: bytes) -> tuple[bytes, dict[str, Any]]:
+    """The int8 file to ship: ``as_trained`` (converted from ``model`` itself) or the one
+    converted from its equalized copy (:func:`equalized_copy`), whichever is closer to the
+    Keras model on the calibration images (mean absolute difference, years; no labels
+    used); and the card's account of both."""
+    twin, done = equalized_copy(members, flip, calibration)
+    candidate = to_tflite(twin, "int8", calibration)
+    want = np.asarray(model.predict(calibration.astype(np.float32), verbose=0)).reshape(-1)
+    diff = {name: float(np.mean(np.abs(interpreter.predict(blob, calibration).reshape(-1)
+                                       - want)))
+            for name, blob in (("as_trained", as_trained), ("equalized", candidate))}
+    kept = diff["equalized"] < diff["as_trained"]
+    return (candidate if kept else as_trained), {
+        "kept": kept, "calibration_mean_abs_diff_years": {k: round(v, 4) for k, v in diff.items()},
+        "members": done}
 
 
 def equalized_copy(members: Mapping[str, Any], flip: bool, calibration: np.ndarray
@@ -461,7 +473,7 @@ class Settings:
     samples: int | None = None  # test images used to verify; None = all
     calibration_images: int = DEFAULT_CALIBRATION_IMAGES
     latency_runs: int = interpreter.TIMED_RUNS
-    equalize: bool = True  # int8: equalize channel ranges first (search.equalize)
+    equalize: bool = True  # int8: also try equalized channel ranges (search.equalize)
 
     def check(self) -> None:
         for flag, value in (("--samples", self.samples),
@@ -669,8 +681,9 @@ def export(run_dir: str | Path, trial: str | None = None,
     all). ``out_dir``: where ``trial_<id>/`` folders go (default: ``RUN_DIR/export``).
     ``flip``: average each model's age of the face and of its mirror image; ``ensemble``:
     the chosen models (two or more) as one file that averages them (:func:`averaged`).
-    ``equalize``: convert to int8 from a copy whose channel ranges are equalized
-    (:mod:`search.equalize`; the same function).
+    ``equalize``: also convert to int8 from a copy whose channel ranges are equalized
+    (:mod:`search.equalize`; the same function) and ship the closer file
+    (:func:`equalized_int8`).
     Raises :class:`UserError` for bad input (a damaged run file among it) before anything is
     written, and before TensorFlow loads where it can.
     """
@@ -757,17 +770,18 @@ def export(run_dir: str | Path, trial: str | None = None,
         size = trial_image_size(members[0], cfg)
         images, ages = split_images(data, "test", settings.samples, size)
         faces = matching_files(data, "test", ages)
-        calibration = int8_model = equalized = None
+        calibration = equalized = None
         if "int8" in settings.quantize:
             calibration, _ = split_images(data, "train", settings.calibration_images, size)
-            if settings.equalize:
-                int8_model, equalized = equalized_copy(
-                    {m.trial_id: models[m.trial_id] for m in members}, flip, calibration)
         keras_pred = np.asarray(model.predict(images.astype(np.float32), verbose=0),
                                 dtype=np.float32).reshape(-1)
         final = out_root / f"trial_{r.trial_id}"
         with staged_folder(final) as folder:
-            blobs = convert(model, settings.quantize, calibration, int8_model)
+            blobs = convert(model, settings.quantize, calibration)
+            if "int8" in blobs and settings.equalize:
+                blobs["int8"], equalized = equalized_int8(
+                    model, {m.trial_id: models[m.trial_id] for m in members}, flip,
+                    calibration, blobs["int8"])
             f32 = len(blobs["float32"]) if "float32" in blobs else None
             files = {}
             for q, blob in blobs.items():

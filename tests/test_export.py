@@ -81,19 +81,23 @@ def test_int8_takes_uint8_pixels_and_returns_float32_years(card, out_dir):
     assert card["files"]["int8"]["input"]["range"] == [0, 255]
 
 
-def test_int8_is_converted_from_an_equalized_copy_unless_told_not_to(run_dir, card, out_dir,
-                                                                      tmp_path):
+def test_int8_ships_the_closer_of_as_trained_and_equalized_unless_told_not_to(
+        run_dir, card, out_dir, tmp_path):
     eq = card["verification"]["calibration"]["equalized"]
-    assert list(eq) == [card["trial_id"]] and eq[card["trial_id"]]["pairs"] >= 1
-    for d in eq[card["trial_id"]]["layers"]:
+    members = eq["members"]
+    assert list(members) == [card["trial_id"]] and members[card["trial_id"]]["pairs"] >= 1
+    for d in members[card["trial_id"]]["layers"]:
         assert d["spread_after"] <= d["spread_before"]
+    diff = eq["calibration_mean_abs_diff_years"]
+    assert eq["kept"] == (diff["equalized"] < diff["as_trained"])
     [plain] = export.export(run_dir, trial=card["trial_id"], quantize=("int8",),
                             latency_runs=1, out_dir=tmp_path, equalize=False,
                             console=quiet_console())
     assert plain["verification"]["calibration"]["equalized"] is None and plain["verified"]
     other = (tmp_path / f"trial_{card['trial_id']}" / "model_int8.tflite").read_bytes()
-    assert other != (out_dir / "model_int8.tflite").read_bytes()  # other weights, same size
-    assert abs(len(other) - card["files"]["int8"]["bytes"]) < 64
+    shipped = (out_dir / "model_int8.tflite").read_bytes()
+    assert (other != shipped) == eq["kept"]  # as trained unless the equalized file was closer
+    assert abs(len(other) - len(shipped)) < 64
 
 
 def test_model_card_describes_the_files_trial_and_data(run_dir, card, out_dir):
