@@ -522,7 +522,8 @@ def main() -> None:
     ap.add_argument("--seeds", default="42")
     ap.add_argument("--tuners", default="tpe,random",
                     help="toolkit contenders, comma-separated: "
-                         "tuner[+res][+noref][+noprune][+eN][+bandX][+graceN]")
+                         "tuner[+res][+noref][+noprune][+eN][+bandX][+graceN]; moasha also "
+                         "[+minN][+hbN][+spread|+cheap|+random]")
     ap.add_argument("--no-plain", action="store_true", help="skip the plain KerasTuner run")
     ap.add_argument("--hand", default="plain-kt",
                     help="hand-written contenders, comma-separated: plain-kt (KerasTuner "
@@ -548,12 +549,8 @@ def main() -> None:
     if args.summarise:
         summarise(args.summarise)
         return
-    load_tensorflow()
-    from search import data as data_mod
-    from search import space
     from search.config import RunConfig
-    from search.pipeline import median_baseline
-    from search.trial import TrialContext, run_trial
+    from search.errors import UserError
 
     budget_s = args.budget_min * 60
     hands = [] if args.no_plain else [h for h in args.hand.split(",") if h]
@@ -561,8 +558,17 @@ def main() -> None:
         if h not in HANDS:
             raise SystemExit(f"--hand {h!r}: expected some of {', '.join(HANDS)}")
     tuners = [t for t in args.tuners.split(",") if t]  # --tuners "": no toolkit contender
-    for spec in tuners:  # a typo fails now, not after the reference recipe trained
-        contender(spec, RunConfig())
+    for spec in tuners:  # a typo or a refused setting fails now, not after the reference
+        try:             # recipe trained (+hb2 for a tuner other than moasha, say)
+            contender(spec, RunConfig(epochs=args.epochs)).check()
+        except UserError as e:
+            raise SystemExit(f"--tuners {spec!r}: {e}") from None
+    load_tensorflow()
+    from search import data as data_mod
+    from search import space
+    from search.pipeline import median_baseline
+    from search.trial import TrialContext, run_trial
+
     rows: dict[str, dict[int, dict]] = {}
     label = Path(args.data_dir).name if args.data_dir else "synthetic"
     # the toolkit contenders' space, in their names: plain and the seed keep the lite space

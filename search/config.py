@@ -167,8 +167,9 @@ class RunConfig:
         changed = [n for n in ("min_epochs", "brackets") if getattr(self, n) != 1]
         if self.tuner != "moasha" and changed:
             name = changed[0]
-            raise UserError(f"{flag(name)} {getattr(self, name)}: only --tuner moasha uses "
-                            f"it; this run's tuner is {self.tuner}")
+            raise UserError(f"{flag(name)} {getattr(self, name)}: expected 1 (the default) "
+                            f"unless --tuner moasha, the only tuner that uses it; this run's "
+                            f"tuner is {self.tuner}")
         if self.min_epochs > self.epochs:
             raise UserError(f"--min-epochs {self.min_epochs}: expected at most --epochs "
                             f"({self.epochs})")

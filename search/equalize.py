@@ -21,8 +21,9 @@ rounding), and the channels can be given equal ranges on the calibration images:
 Used by :mod:`search.export` for the int8 file: it converts the model both as trained and
 equalized and ships the file closer to the Keras model on the calibration images
 (``--no-equalize``: as trained only); every other format converts the model as trained. A
-chain the rules do not cover (a ReLU6, a layer with two readers, a residual add) is left
-alone.
+chain the rules do not cover is left alone: a ReLU6; an output with two readers, an op
+(``x + y``, a ``keras.ops`` call) or a model output among them; a batch normalisation called
+more than once or over another axis than the last; a grouped or channels-first reader.
 """
 
 from __future__ import annotations
@@ -50,13 +51,31 @@ class Pair:
                                         keras.layers.DepthwiseConv2D))
 
 
+_OUTPUT = object()  # stands for "the model returns this tensor" among an op's readers
+
+
 def _readers(model) -> dict[str, list[Any]]:
+    """For each operation's name, every use of its output: each call of a layer or op on it
+    (``model.operations`` holds ops such as ``x + y`` and ``keras.ops`` calls, which
+    ``model.layers`` misses) and each model output it is."""
     out: dict[str, list[Any]] = {}
-    for layer in model.layers:
-        for node in layer._inbound_nodes:
+    for op in model.operations:
+        for node in op._inbound_nodes:
             for t in node.input_tensors:
-                out.setdefault(t._keras_history.operation.name, []).append(layer)
+                out.setdefault(t._keras_history.operation.name, []).append(op)
+    for t in model.outputs:
+        out.setdefault(t._keras_history.operation.name, []).append(_OUTPUT)
     return out
+
+
+def _channels_last(layer) -> bool:
+    import keras
+
+    if isinstance(layer, keras.layers.BatchNormalization):
+        return layer.axis in (-1, len(layer.input.shape) - 1)
+    if isinstance(layer, keras.layers.Conv2D) and getattr(layer, "groups", 1) != 1:
+        return False  # a grouped kernel holds in/groups input channels
+    return getattr(layer, "data_format", "channels_last") == "channels_last"
 
 
 def _per_channel(layer) -> bool:
@@ -81,20 +100,22 @@ def pairs(model) -> list[Pair]:
     found = []
     for layer in model.layers:
         if not (isinstance(layer, keras.layers.BatchNormalization) and layer.scale
-                and layer.center):
+                and layer.center and len(layer._inbound_nodes) == 1
+                and _channels_last(layer)):
             continue
         between: list[Any] = []
         node = layer
         while True:
             nxt = readers.get(node.name, [])
-            if len(nxt) != 1 or len(nxt[0]._inbound_nodes) != 1:
+            if len(nxt) != 1 or nxt[0] is _OUTPUT or len(nxt[0]._inbound_nodes) != 1:
                 break
             node = nxt[0]
             if isinstance(node, (keras.layers.SeparableConv2D, keras.layers.DepthwiseConv2D,
                                  keras.layers.Conv2D, keras.layers.Dense)):
-                found.append(Pair(layer, tuple(between), node))
+                if _channels_last(node):
+                    found.append(Pair(layer, tuple(between), node))
                 break
-            if not _per_channel(node):
+            if not _per_channel(node) or not _channels_last(node):
                 break
             if isinstance(node, keras.layers.Flatten) and not isinstance(
                     (readers.get(node.name) or [None])[0], keras.layers.Dense):

@@ -351,8 +351,8 @@ def equalized_int8(model, members: Mapping[str, Any], flip: bool, calibration: n
             for name, blob in (("as_trained", as_trained), ("equalized", candidate))}
     kept = diff["equalized"] < diff["as_trained"]
     return (candidate if kept else as_trained), {
-        "kept": kept, "calibration_mean_abs_diff_years": {k: round(v, 4) for k, v in diff.items()},
-        "members": done}
+        # unrounded: the figures the choice was made on
+        "kept": kept, "calibration_mean_abs_diff_years": diff, "members": done}
 
 
 def equalized_copy(members: Mapping[str, Any], flip: bool, calibration: np.ndarray

@@ -55,19 +55,82 @@ def test_relu6_and_residual_adds_are_left_alone():
     assert [(p.bn.name, p.reader.name) for p in equalize.pairs(model)] == [("bn_ok", "dw2")]
 
 
-def test_the_copy_computes_the_same_ages_with_equal_ranges_and_leaves_the_model_alone():
-    model, images = _uneven(LITE)
+MOBILE = {"conv": "inverted", "activation": "relu6", "head": "gap", "stem_filters": 16,
+          "blocks": 3, "filters_1": 8, "filters_2": 16, "filters_3": 16, "expansion": 4,
+          "expansion_1": 1, "pool_1": "none", "pool_2": "stride", "pool_3": "none",
+          "se_ratio": 0.25, "last_filters": 32, "dense_layers": 1, "dense_units_1": 16}
+
+SHAPES = {
+    "lite-flatten-max": LITE,
+    "full-gap-max": {**LITE, "conv": "full", "head": "gap"},
+    "lite-gap-avg": {**LITE, "head": "gap", "pool": "avg"},
+    "full-flatten-avg": {**LITE, "conv": "full", "pool": "avg"},
+    "mobile-relu6": MOBILE,
+    "mobile-leaky": {**MOBILE, "activation": "leaky_relu"},
+}
+
+
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+def test_the_copy_computes_the_same_ages_with_equal_ranges_and_leaves_the_model_alone(shape):
+    model, images = _uneven(SHAPES[shape])
     before = [w.copy() for w in model.get_weights()]
     twin, done = equalize.equalized(model, images)
     assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=True))
     want = model.predict(images, verbose=0)
     got = twin.predict(images, verbose=0)
     assert np.allclose(got, want, rtol=1e-4, atol=1e-3), np.abs(got - want).max()
-    assert done["pairs"] == 3
-    spreads = {d["bn"]: (d["spread_before"], d["spread_after"]) for d in done["layers"]}
-    for bn in ("block1_bn", "block2_bn"):  # depthwise readers: ranges made equal
-        assert spreads[bn][0] > 3 and spreads[bn][1] == pytest.approx(1.0, abs=0.01)
-    assert spreads["block3_bn"][1] < spreads["block3_bn"][0]  # shared with dense1's weights
+    found = {p.bn.name: p for p in equalize.pairs(model)}
+    assert done["pairs"] == len(found) > 0
+    for d in done["layers"]:
+        if found[d["bn"]].depthwise:  # ranges made equal
+            assert d["spread_before"] > 3 and d["spread_after"] == pytest.approx(1.0, abs=0.01)
+        else:  # the range shared with the reader's weights
+            assert d["spread_after"] < d["spread_before"]
+    if shape == "lite-flatten-max":
+        assert sorted(found) == ["block1_bn", "block2_bn", "block3_bn"]
+
+
+def test_the_mobile_blocks_pair_only_what_has_one_plain_reader():
+    """ReLU6 caps (its input cannot be rescaled), residual adds and the squeeze-and-excitation
+    gate (two readers) end a chain; a projection read by the next block's expansion alone,
+    and LeakyReLU expansions read by a depthwise conv, pair."""
+    relu6 = builder.build_model(MOBILE, (32, 32, 3))
+    assert [(p.bn.name, p.reader.name) for p in equalize.pairs(relu6)] == [
+        ("block1_project_bn", "block2_expand")]
+    leaky = builder.build_model({**MOBILE, "activation": "leaky_relu"}, (32, 32, 3))
+    assert [(p.bn.name, p.reader.name, p.depthwise) for p in equalize.pairs(leaky)] == [
+        ("stem_bn", "block1_dwconv", True), ("block1_project_bn", "block2_expand", False),
+        ("block2_expand_bn", "block2_dwconv", True), ("block3_expand_bn", "block3_dwconv", True),
+        ("last_bn", "dense1", False)]
+
+
+def test_ops_model_outputs_and_shared_or_odd_layers_end_a_chain():
+    """Readers the layer list does not show (``x + y``, a ``keras.ops`` call, a model
+    output) count; a batch normalisation called twice, over the channels-first axis, or read
+    by a grouped conv is left alone."""
+    import keras
+
+    inp = keras.Input((8, 8, 4))
+    conv = keras.layers.Conv2D(4, 3, padding="same")(inp)
+    plus = keras.layers.BatchNormalization(name="bn_plus")(conv)
+    dw_plus = keras.layers.DepthwiseConv2D(3, padding="same", name="dw_plus")(plus)
+    added = dw_plus + plus  # an op, not a layer: bn_plus has two readers
+    ops = keras.layers.BatchNormalization(name="bn_ops")(added)
+    dw_ops = keras.layers.DepthwiseConv2D(3, padding="same", name="dw_ops")(ops)
+    gated = dw_ops * keras.ops.sigmoid(ops)
+    out = keras.layers.BatchNormalization(name="bn_out")(gated)
+    dw_out = keras.layers.DepthwiseConv2D(3, padding="same", name="dw_out")(out)
+    shared = keras.layers.BatchNormalization(name="bn_shared")
+    twice = keras.layers.DepthwiseConv2D(3, padding="same", name="dw_twice")(shared(dw_out))
+    again = shared(twice)
+    first = keras.layers.BatchNormalization(axis=1, name="bn_axis1")(again)
+    dw_first = keras.layers.DepthwiseConv2D(3, padding="same", name="dw_axis1")(first)
+    grouped = keras.layers.BatchNormalization(name="bn_grouped")(dw_first)
+    conv_g = keras.layers.Conv2D(4, 3, padding="same", groups=2, name="grouped")(grouped)
+    ok = keras.layers.BatchNormalization(name="bn_ok")(conv_g)
+    dw_ok = keras.layers.DepthwiseConv2D(3, padding="same", name="dw_ok")(ok)
+    model = keras.Model(inp, [dw_ok, out])
+    assert [(p.bn.name, p.reader.name) for p in equalize.pairs(model)] == [("bn_ok", "dw_ok")]
 
 
 def _spiked(seed):

@@ -72,9 +72,11 @@ def _one_line(err: str) -> str:
     (["--run-name", ".hidden"], "--run-name '.hidden': use letters, digits"),
     (["--run-name", "x" * 101], "--run-name 'xxxxxxxx"),
     (["--no-such-flag"], "unrecognized arguments: --no-such-flag"),
-    (["--brackets", "2"], "--brackets 2: only --tuner moasha uses it; this run's tuner is tpe"),
-    (["--tuner", "random", "--min-epochs", "3"], "--min-epochs 3: only --tuner moasha uses it; "
-                                                 "this run's tuner is random"),
+    (["--brackets", "2"], "--brackets 2: expected 1 (the default) unless --tuner moasha, the "
+                          "only tuner that uses it; this run's tuner is tpe"),
+    (["--tuner", "random", "--min-epochs", "3"], "--min-epochs 3: expected 1 (the default) "
+                                                 "unless --tuner moasha, the only tuner that "
+                                                 "uses it; this run's tuner is random"),
     (["--tuner", "moasha", "--brackets", "4"], "--brackets 4: expected at most 3, the number "
                                                "of rungs (epochs 1, 3, 12) for --epochs 12 "
                                                "and --min-epochs 1"),

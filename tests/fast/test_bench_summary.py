@@ -102,3 +102,19 @@ def test_summarise_names_the_file_and_line_it_cannot_read(tmp_path, text, messag
         bench.summarise([str(f)])
     with pytest.raises(SystemExit, match="cannot read it"):
         bench.summarise([str(tmp_path / "missing.jsonl")])
+
+
+@pytest.mark.parametrize("tuners, needle", [
+    ("tpe+hb2", "--tuners 'tpe+hb2': --brackets 2: expected 1 (the default) unless --tuner "
+                "moasha"),
+    ("moasha+min13", "--tuners 'moasha+min13': --min-epochs 13: expected at most --epochs (12)"),
+    ("tpe+bogus", "unknown contender option 'bogus' in 'tpe+bogus'")])
+def test_a_contender_the_toolkit_would_refuse_stops_the_benchmark_before_any_training(
+        tuners, needle):
+    import subprocess
+    import sys
+
+    p = subprocess.run([sys.executable, str(_PATH), "--tuners", tuners], capture_output=True,
+                       text=True, timeout=120, cwd=_PATH.parent)
+    assert p.returncode != 0 and needle in p.stderr, p.stderr[-2000:]
+    assert "reference" not in p.stdout  # nothing trained, nothing printed

@@ -172,17 +172,20 @@ def test_a_trial_takes_its_own_resolution_else_the_runs():
     assert export.trial_image_size(plain, RunConfig(image_size=None)) == 64
 
 
-def test_an_ensemble_needs_two_models_of_one_size_and_is_checked_without_tensorflow():
+def test_an_ensemble_needs_two_models_of_one_size_and_is_refused_before_tensorflow_loads(
+        make_run, tmp_path):
     import sys
 
-    from search.config import RunConfig
+    from conftest import sample_records
 
-    cfg = RunConfig(image_size=None)
-    a, b = (TrialRecord(t, COMPLETE, values={"image_size": 64}) for t in ("a", "b"))
-    big = TrialRecord("c", COMPLETE, values={"image_size": 96})
-    export._check_ensemble([a, b], "a,b", cfg)
-    with pytest.raises(UserError, match="--ensemble with --trial 'a': 1 model chosen"):
-        export._check_ensemble([a], "a", cfg)
-    with pytest.raises(UserError, match=r"different input sizes \(a 64 px, c 96 px\)"):
-        export._check_ensemble([a, big], "a,c", cfg)
-    assert "tensorflow" not in sys.modules
+    records = {r.trial_id: r for r in sample_records()}
+    records["02"].values["image_size"] = 96  # the run's size is 64 px
+    run_dir = make_run("ens", list(records.values()))
+    for trial, needle in (
+            ("00", "--ensemble with --trial '00': 1 model chosen, expected two or more"),
+            ("00,02", r"different input sizes \(00 64 px, 02 96 px\)"),
+            ("02,00", r"different input sizes \(02 96 px, 00 64 px\)")):
+        with pytest.raises(UserError, match=needle):
+            export.export(run_dir, trial=trial, ensemble=True, out_dir=tmp_path / "out")
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+    assert "tensorflow" not in sys.modules and "keras" not in sys.modules
