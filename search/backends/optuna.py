@@ -57,7 +57,7 @@ max(4, min(50, --trials // 3)).
 The accuracy band (``--accuracy-band``, default 0.75): the samplers see a complete trial
 that gained less than that share of the best complete trial's gain over the median-age
 baseline (the objective's ``baseline_mae``, set by the pipeline) as infeasible
-(:class:`BandedStorage`; nothing is stored, reports rank every trial), so the search leaves
+(:class:`SamplerView`; nothing is stored, reports rank every trial), so the search leaves
 the tiny, inaccurate end of the front once it has found much better networks.
 
 How the band reaches the samplers, through public interfaces only. Optuna's own constraint
@@ -70,7 +70,7 @@ filtered study through a public call: the samplers read trials with ``Study._get
 a private method. What every read of theirs goes through is the study's *storage*, a public
 interface (``optuna.storages.BaseStorage``, whose abstract methods RDB, journal and
 in-memory storages all implement). So, for each trial, :class:`_PerTrialSeed` hands its
-inner sampler the same study loaded (``optuna.load_study``) from a :class:`BandedStorage`:
+inner sampler the same study loaded (``optuna.load_study``) from a :class:`SamplerView`:
 a view of the run's storage whose complete trials carry the band's constraint
 (``FrozenTrial.set_constraint`` on copies) and through which every write (NSGA-II's
 generations and parent cache, TPE's shared relative parameters) reaches the real storage.
@@ -255,7 +255,7 @@ def make_sampler(name: str, seed: int, trials: int | Callable[[Any], int],
     ``band``: the accuracy band (``--accuracy-band``; 0 = off), with ``baseline`` the
     median-age baseline's validation MAE (None: off): the sampler sees a complete trial that
     gained less than ``band`` of the best trial's gain over the baseline as infeasible (see
-    :class:`BandedStorage`). The band reads the study through ``storage``, the storage the
+    :class:`SamplerView`). The band reads the study through ``storage``, the storage the
     study is created on, which it needs whenever it is on."""
     expected = trials if callable(trials) else (lambda study: trials)
     population = max(4, min(50, expected(None) // 3))
@@ -300,7 +300,7 @@ class _PerTrialSeed(optuna.samplers.BaseSampler):
         self._inner, self.startup = make(seed)
 
     def _seen(self, study):
-        """What the inner sampler sees: this trial's view of the study (:class:`BandedStorage`:
+        """What the inner sampler sees: this trial's view of the study (:class:`SamplerView`:
         infeasible candidates as constraint-violating trials, and the accuracy band when it is
         on), made once per trial so that its limit is computed once, not per parameter; the
         study itself when its storage is unknown."""
@@ -342,15 +342,15 @@ INFEASIBLE_CONSTRAINT = "agesearch_infeasible"
 
 def banded_view(study, storage, band: float, baseline: float, sampler=None) -> optuna.Study:
     """``study`` as the samplers see it under the accuracy band: the same study, loaded
-    (``optuna.load_study``) from a :class:`BandedStorage` over ``storage``, the storage it
+    (``optuna.load_study``) from a :class:`SamplerView` over ``storage``, the storage it
     lives in. Its trials carry the band's constraint; what a sampler writes reaches
     ``storage``."""
     return optuna.load_study(study_name=study.study_name,
-                             storage=BandedStorage(storage, study.study_name, band, baseline),
+                             storage=SamplerView(storage, study.study_name, band, baseline),
                              sampler=sampler or optuna.samplers.RandomSampler())
 
 
-class BandedStorage(optuna.storages.BaseStorage):
+class SamplerView(optuna.storages.BaseStorage):
     """A storage as a sampler sees it: ``storage`` itself, except for three kinds of trials of
     study ``study_name``.
 
@@ -475,9 +475,9 @@ def _delegate(name: str):
 # The rest of the storage interface (its abstract methods) is the storage's own; the methods
 # BaseStorage implements on top of them read trials through the two above.
 for _name in optuna.storages.BaseStorage.__abstractmethods__:
-    if _name not in vars(BandedStorage):
-        setattr(BandedStorage, _name, _delegate(_name))
-abc.update_abstractmethods(BandedStorage)
+    if _name not in vars(SamplerView):
+        setattr(SamplerView, _name, _delegate(_name))
+abc.update_abstractmethods(SamplerView)
 
 
 # --- the space as suggest_* calls -------------------------------------------------------

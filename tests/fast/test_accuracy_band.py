@@ -44,7 +44,7 @@ def test_trials_outside_the_band_are_infeasible_to_the_sampler_only():
     _tell(study, "big")  # 5 y: gained 10 y; 75% of it is 7.5 y, so the limit is 7.5 y
     view = _view(study, 0.75)
     storage = study.sampler.storage
-    banded = ob.BandedStorage(storage, study.study_name, 0.75, BASELINE)
+    banded = ob.SamplerView(storage, study.study_name, 0.75, BASELINE)
     one_by_one = [banded.get_trial(storage.get_trial_id_from_study_id_trial_number(
         banded.study_id, n)) for n in (0, 1)]
     for seen in (view.get_trials(deepcopy=False), view.get_trials(), one_by_one):
@@ -56,7 +56,7 @@ def test_trials_outside_the_band_are_infeasible_to_the_sampler_only():
     # a looser band: the first trial is inside again (judged against the best now)
     assert _view(study, 0.2).get_trials()[0].constraints["agesearch_accuracy_band"] < 0
     # nothing beat the baseline: no gain to keep a share of, nothing is marked
-    assert ob.BandedStorage(study.sampler.storage, study.study_name, 0.75, 4.0).limit is None
+    assert ob.SamplerView(study.sampler.storage, study.study_name, 0.75, 4.0).limit is None
     assert _view(study, 0.75, baseline=4.0).get_trials()[0].constraints == {}
 
 
@@ -170,7 +170,7 @@ def test_infeasible_candidates_are_bad_trials_to_the_sampler_only(band):
         assert seen[1].constraints == {ob.INFEASIBLE_CONSTRAINT: 1e9}
     assert len(view.get_trials(states=(Complete,))) == 2
     storage = study.sampler.storage
-    one = ob.BandedStorage(storage, study.study_name, band, BASELINE).get_trial(
+    one = ob.SamplerView(storage, study.study_name, band, BASELINE).get_trial(
         storage.get_trial_id_from_study_id_trial_number(study._study_id, 1))
     assert one.state == Complete and one.constraints == {ob.INFEASIBLE_CONSTRAINT: 1e9}
     assert [t.state for t in study.get_trials()] == [Complete, Fail, Fail]  # nothing stored
