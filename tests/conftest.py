@@ -60,6 +60,34 @@ def faces(synth_cache):
     return synthetic.generate(48, seed=7, cache_dir=synth_cache)
 
 
+@pytest.fixture(scope="session")
+def tiny_search(tmp_path_factory, synth_cache):
+    """One tiny search (lite, the reference and one trial, one epoch, 32 px, 48 faces), run
+    once a session; a module takes its own copy with :func:`copy_of_search`."""
+    import io
+
+    from rich.console import Console
+
+    from search import pipeline
+    from search.config import RunConfig
+
+    cfg = RunConfig(space="lite", trials=2, epochs=1, patience=1, synthetic_images=48,
+                    image_size=32, batch_size=16, seed=7, run_name="tiny-search",
+                    results_dir=str(tmp_path_factory.mktemp("tiny-search")),
+                    cache_dir=str(synth_cache))
+    pipeline.run(cfg, console=Console(file=io.StringIO(), width=200))
+    return cfg
+
+
+def copy_of_search(cfg, results_dir):
+    """A copy of ``cfg``'s run folder under ``results_dir`` (copied as a user would, with
+    ``cp -r``), and the config that reads it there."""
+    import shutil
+
+    shutil.copytree(Path(cfg.results_dir) / cfg.run_name, Path(results_dir) / cfg.run_name)
+    return cfg.replace(results_dir=str(results_dir))
+
+
 @pytest.fixture
 def tiny_cfg(tmp_path, synth_cache):
     """A RunConfig sized for CI: 32 px, a few dozen faces, one or two epochs."""

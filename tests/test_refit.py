@@ -11,11 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import copy_of_search
 from rich.console import Console
 
-from search import api, cli, export, groups, interpreter, pipeline, refit, trial
+from search import api, cli, export, groups, interpreter, refit, trial
 from search import data as data_mod
-from search.config import RunConfig
 from search.records import COMPLETE, TrialRecord, load_records
 
 
@@ -24,16 +24,13 @@ def quiet_console():
 
 
 @pytest.fixture(scope="module")
-def cfg(tmp_path_factory, synth_cache):
-    return RunConfig(space="lite", trials=2, epochs=1, patience=1, synthetic_images=48,
-                     image_size=32, batch_size=16, seed=7, run_name="refit",
-                     results_dir=str(tmp_path_factory.mktemp("results")),
-                     cache_dir=str(synth_cache))
+def cfg(tiny_search, tmp_path_factory):
+    """This module's copy of the session's tiny search (its exports and refits are its own)."""
+    return copy_of_search(tiny_search, tmp_path_factory.mktemp("results"))
 
 
 @pytest.fixture(scope="module")
 def run_dir(cfg):
-    pipeline.run(cfg, console=quiet_console())
     run = Path(cfg.results_dir) / cfg.run_name
     assert sorted(r.trial_id for r in load_records(run) if r.status == COMPLETE) == ["000", "ref"]
     return run
