@@ -69,6 +69,9 @@ def _readers(model) -> dict[str, list[Any]]:
 
 
 def _channels_last(layer) -> bool:
+    """Its channels are the last axis, each with its own slice of the kernel: the layout the
+    rescaling assumes (a channels-first layer, a batch normalisation over another axis and
+    a grouped conv are not)."""
     import keras
 
     if isinstance(layer, keras.layers.BatchNormalization):
