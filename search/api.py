@@ -493,7 +493,8 @@ def export_run(run_dir: str | Path, trial: str | Trial | Sequence[str | Trial] |
            max_kib: float | None = None, max_latency_ms: float | None = None,
            calibration_images: int | None = None, latency_runs: int | None = None,
            out_dir: str | Path | None = None, flip: bool = False, ensemble: bool = False,
-           equalize: bool = True, console=None) -> list[Exported]:
+           equalize: bool = True, bias_correction: bool = True, console=None
+           ) -> list[Exported]:
     """Convert trials of a run to TFLite, check each file against the Keras model on the
     run's test split, time it, and write it with its model card (docs/deploy.md).
 
@@ -505,7 +506,9 @@ def export_run(run_dir: str | Path, trial: str | Trial | Sequence[str | Trial] |
     ``ensemble``: the chosen models (two or more, one input size) as one file averaging
     their ages (``<id>+<id>...``). ``equalize``: int8 is also converted from a copy whose
     channel ranges are equalized (the same function) and the file closer to Keras on the
-    calibration images is shipped (``False``: as trained only). Files go
+    calibration images is shipped (``False``: as trained only). ``bias_correction``: each
+    int8 file's mean error against Keras on the calibration images is taken out of its
+    output (``False``: left in). Files go
     to ``out_dir/trial_<id>/`` (default ``RUN_DIR/export``). Loads TensorFlow.
     """
     from search import export as export_mod
@@ -523,7 +526,7 @@ def export_run(run_dir: str | Path, trial: str | Trial | Sequence[str | Trial] |
                             else calibration_images),
         latency_runs=interpreter.TIMED_RUNS if latency_runs is None else latency_runs,
         console=console if console is not None else _log_console(), out_dir=out_dir,
-        flip=flip, ensemble=ensemble, equalize=equalize)
+        flip=flip, ensemble=ensemble, equalize=equalize, bias_correction=bias_correction)
     root = Path(out_dir) if out_dir is not None else Path(run_dir) / "export"
     out = []
     for card in cards:

@@ -327,6 +327,10 @@ def _export_command(p: argparse.ArgumentParser) -> None:
                    help="int8: convert the model as trained only (by default a copy with "
                         "equalized channel ranges, the same function, is converted too, and "
                         "the file closer to Keras on the calibration images is shipped)")
+    p.add_argument("--no-bias-correction", dest="bias_correction", action="store_false",
+                   help="int8: leave each file's mean error against Keras on the calibration "
+                        "images in its output (by default it is measured and subtracted, "
+                        "and the file converted again)")
     p.add_argument("--latency-runs", type=_positive_int, default=interpreter.TIMED_RUNS,
                    help="timed runs per latency figure (after warm-up; the median is reported)")
     p.add_argument("--flip", action="store_true",
@@ -496,7 +500,7 @@ def _export(args: argparse.Namespace) -> int:
         max_kib=args.max_kib, max_latency_ms=args.max_latency_ms,
         calibration_images=args.calibration_images, latency_runs=args.latency_runs,
         out_dir=args.out, flip=args.flip, ensemble=args.ensemble, equalize=args.equalize,
-        console=_console())
+        bias_correction=args.bias_correction, console=_console())
     return EXIT_OK if all(e.verified for e in exported) else EXIT_FAILED
 
 

@@ -337,22 +337,60 @@ def convert(model, quantize: Sequence[str], calibration: np.ndarray | None = Non
     return to_tflite_all(model, tuple(quantize), calibration)
 
 
-def equalized_int8(model, members: Mapping[str, Any], flip: bool, calibration: np.ndarray,
-                   as_trained: bytes) -> tuple[bytes, dict[str, Any]]:
-    """The int8 file to ship: ``as_trained`` (converted from ``model`` itself) or the one
-    converted from its equalized copy (:func:`equalized_copy`), whichever is closer to the
-    Keras model on the calibration images (mean absolute difference, years; no labels
-    used); and the card's account of both."""
-    twin, done = equalized_copy(members, flip, calibration)
-    candidate = to_tflite(twin, "int8", calibration)
+def int8_choice(model, members: Mapping[str, Any], flip: bool, calibration: np.ndarray,
+                as_trained: bytes, *, equalize: bool = True, correct: bool = True
+                ) -> tuple[bytes, dict[str, Any] | None, dict[str, float] | None]:
+    """The int8 file to ship, and the card's account of the choice.
+
+    ``as_trained`` is ``model`` converted as it is. With ``equalize`` the model is also
+    converted from its equalized copy (:func:`equalized_copy`). With ``correct`` each file's
+    mean error against the Keras model on the calibration images is taken out of its output
+    (:func:`bias_corrected`). Of the files made, the one closer to the Keras model on the
+    calibration images (mean absolute difference, years; no labels used) is shipped, the
+    as-trained file on a tie. Returns the file, the equalizing account (None when off) and
+    each file's correction in years (None when off)."""
     want = np.asarray(model.predict(calibration.astype(np.float32), verbose=0)).reshape(-1)
+    candidates: dict[str, tuple[Any, bytes]] = {"as_trained": (model, as_trained)}
+    done = None
+    if equalize:
+        twin, done = equalized_copy(members, flip, calibration)
+        candidates["equalized"] = (twin, to_tflite(twin, "int8", calibration))
+    files, bias = {}, {}
+    for name, (m, blob) in candidates.items():
+        files[name] = blob
+        if correct:
+            files[name], bias[name] = bias_corrected(m, blob, calibration, want)
     diff = {name: float(np.mean(np.abs(interpreter.predict(blob, calibration).reshape(-1)
                                        - want)))
-            for name, blob in (("as_trained", as_trained), ("equalized", candidate))}
-    kept = diff["equalized"] < diff["as_trained"]
-    return (candidate if kept else as_trained), {
-        # unrounded: the figures the choice was made on
-        "kept": kept, "calibration_mean_abs_diff_years": diff, "members": done}
+            for name, blob in files.items()}
+    chosen = min(diff, key=diff.__getitem__)  # the first, as trained, on a tie
+    equalized = None if done is None else {
+        # unrounded: the figures the choice was made on (after any bias correction)
+        "kept": chosen == "equalized", "calibration_mean_abs_diff_years": diff,
+        "members": done}
+    return files[chosen], equalized, (bias if correct else None)
+
+
+def bias_corrected(model, blob: bytes, calibration: np.ndarray, want: np.ndarray
+                   ) -> tuple[bytes, float]:
+    """``model``'s int8 file with its mean error on the calibration images taken out: ``b``,
+    the mean of (int8 file's age - Keras model's age ``want``) over them, is subtracted
+    from the model's output before it is converted again (the same calibration, so every
+    tensor keeps its range). Rounding to int8 shifts a network's output by a steady amount
+    (0.5-0.8 years on the wide refits, either way), the bias correction of Nagel et al.
+    2019 done once, at the output. Returns the new file and ``b``."""
+    b = float(np.mean(interpreter.predict(blob, calibration).reshape(-1) - want))
+    return to_tflite(shifted(model, b), "int8", calibration), b
+
+
+def shifted(model, years: float):
+    """``model`` with ``years`` subtracted from its age: one Rescaling (scale 1, offset)
+    on its output, the rest its own layers and weights."""
+    import keras
+
+    out = keras.layers.Rescaling(1.0, offset=-years, name="int8_bias_correction")(
+        model.output)
+    return keras.Model(model.input, out, name=model.name)
 
 
 def equalized_copy(members: Mapping[str, Any], flip: bool, calibration: np.ndarray
@@ -474,6 +512,7 @@ class Settings:
     calibration_images: int = DEFAULT_CALIBRATION_IMAGES
     latency_runs: int = interpreter.TIMED_RUNS
     equalize: bool = True  # int8: also try equalized channel ranges (search.equalize)
+    bias_correction: bool = True  # int8: take each file's mean error out (bias_corrected)
 
     def check(self) -> None:
         for flag, value in (("--samples", self.samples),
@@ -490,7 +529,8 @@ def model_card(*, run: str, record: TrialRecord, selected_by: str, files: Mappin
                settings: Settings, machine: Mapping[str, Any],
                by_group: Mapping[str, Any] | None = None,
                averaging: Mapping[str, Any] | None = None,
-               equalized: Mapping[str, Any] | None = None) -> dict[str, Any]:
+               equalized: Mapping[str, Any] | None = None,
+               bias_correction: Mapping[str, float] | None = None) -> dict[str, Any]:
     """What ``model_card.json`` holds (plain data; no I/O). ``by_group``: the Keras model's
     MAE by group on the verification images (:mod:`search.groups`); without it, the trial's
     own on the test split (its record's), if it has one."""
@@ -530,7 +570,10 @@ def model_card(*, run: str, record: TrialRecord, selected_by: str, files: Mappin
             "calibration": (None if calibration_images is None else
                             {"split": "train", "images": calibration_images,
                              # int8 only: search.equalize, per member; None when off
-                             "equalized": None if equalized is None else dict(equalized)}),
+                             "equalized": None if equalized is None else dict(equalized),
+                             # int8 only: years taken out of each file's output; None: off
+                             "bias_correction_years": (None if bias_correction is None
+                                                       else dict(bias_correction))}),
             "tolerance_years": dict(TOLERANCE_YEARS),
             "flag_loss_years": FLAG_LOSS_YEARS,
             "latency": {"warmup_runs": interpreter.WARMUP_RUNS,
@@ -673,7 +716,7 @@ def export(run_dir: str | Path, trial: str | None = None,
            calibration_images: int = DEFAULT_CALIBRATION_IMAGES,
            latency_runs: int = interpreter.TIMED_RUNS, console=None,
            out_dir: str | Path | None = None, flip: bool = False, ensemble: bool = False,
-           equalize: bool = True) -> list[dict[str, Any]]:
+           equalize: bool = True, bias_correction: bool = True) -> list[dict[str, Any]]:
     """Choose, convert, verify and write trials; return their model cards.
 
     ``trial``: ``best`` (default), ``knee``, an id or ids (comma-separated); or leave it out
@@ -682,8 +725,9 @@ def export(run_dir: str | Path, trial: str | None = None,
     ``flip``: average each model's age of the face and of its mirror image; ``ensemble``:
     the chosen models (two or more) as one file that averages them (:func:`averaged`).
     ``equalize``: also convert to int8 from a copy whose channel ranges are equalized
-    (:mod:`search.equalize`; the same function) and ship the closer file
-    (:func:`equalized_int8`).
+    (:mod:`search.equalize`; the same function) and ship the closer file;
+    ``bias_correction``: take each int8 file's mean error against Keras on the calibration
+    images out of its output (:func:`int8_choice`).
     Raises :class:`UserError` for bad input (a damaged run file among it) before anything is
     written, and before TensorFlow loads where it can.
     """
@@ -696,7 +740,8 @@ def export(run_dir: str | Path, trial: str | None = None,
     if not (run_dir / "config.json").exists() and not (run_dir / "trials").is_dir():
         raise UserError(f"{str(run_dir)!r} is not a run folder (no config.json); expected "
                         "results/<run>, as printed at the end of a search")
-    settings = Settings(tuple(quantize), samples, calibration_images, latency_runs, equalize)
+    settings = Settings(tuple(quantize), samples, calibration_images, latency_runs, equalize,
+                        bias_correction)
     settings.check()
     budget = max_kib is not None or max_latency_ms is not None
     if budget and trial is not None:
@@ -770,7 +815,7 @@ def export(run_dir: str | Path, trial: str | None = None,
         size = trial_image_size(members[0], cfg)
         images, ages = split_images(data, "test", settings.samples, size)
         faces = matching_files(data, "test", ages)
-        calibration = equalized = None
+        calibration = equalized = bias = None
         if "int8" in settings.quantize:
             calibration, _ = split_images(data, "train", settings.calibration_images, size)
         keras_pred = np.asarray(model.predict(images.astype(np.float32), verbose=0),
@@ -778,10 +823,11 @@ def export(run_dir: str | Path, trial: str | None = None,
         final = out_root / f"trial_{r.trial_id}"
         with staged_folder(final) as folder:
             blobs = convert(model, settings.quantize, calibration)
-            if "int8" in blobs and settings.equalize:
-                blobs["int8"], equalized = equalized_int8(
+            if "int8" in blobs and (settings.equalize or settings.bias_correction):
+                blobs["int8"], equalized, bias = int8_choice(
                     model, {m.trial_id: models[m.trial_id] for m in members}, flip,
-                    calibration, blobs["int8"])
+                    calibration, blobs["int8"], equalize=settings.equalize,
+                    correct=settings.bias_correction)
             f32 = len(blobs["float32"]) if "float32" in blobs else None
             files = {}
             for q, blob in blobs.items():
@@ -796,7 +842,7 @@ def export(run_dir: str | Path, trial: str | None = None,
                 calibration_images=None if calibration is None else len(calibration),
                 dataset=dataset, settings=settings, machine=machine,
                 by_group=None if faces is None else groups.of_files(faces, keras_pred),
-                averaging=averaging, equalized=equalized)
+                averaging=averaging, equalized=equalized, bias_correction=bias)
             write_json_atomic(folder / "model_card.json", card)
         cards.append(card)
         print_card(card, final, console)

@@ -14,7 +14,8 @@ from conftest import copy_of_search
 from PIL import Image
 from rich.console import Console
 
-from search import cli, convert, export, groups, interpreter, pipeline, predict
+from search import cli, convert, export, groups, interpreter, pipeline, predict, runfiles
+from search import data as data_mod
 from search.config import RunConfig
 from search.records import TrialRecord, load_records
 
@@ -96,6 +97,54 @@ def test_int8_ships_the_closer_of_as_trained_and_equalized_unless_told_not_to(
     shipped = (out_dir / "model_int8.tflite").read_bytes()
     assert (other != shipped) == eq["kept"]  # as trained unless the equalized file was closer
     assert abs(len(other) - len(shipped)) < 64
+
+
+def test_int8_bias_correction_takes_the_files_mean_error_on_calibration_out(run_dir, card):
+    """bias_corrected measures b, the int8 file's mean error against Keras on the calibration
+    images, and converts the model with b subtracted from its output: every tensor keeps
+    its range, so each age moves by b (to the output's int8 step) and the mean error goes."""
+    r = next(r for r in load_records(run_dir) if r.trial_id == card["trial_id"])
+    model = export.load_model(run_dir, r, 32)
+    data = data_mod.load(runfiles.config(run_dir, "test"))
+    calibration, _ = export.split_images(data, "train", export.DEFAULT_CALIBRATION_IMAGES, 32)
+    want = np.asarray(model.predict(calibration.astype(np.float32), verbose=0)).reshape(-1)
+    plain = convert.to_tflite(model, "int8", calibration)
+    before = interpreter.predict(plain, calibration)
+    fixed, b = export.bias_corrected(model, plain, calibration, want)
+    assert b == pytest.approx(float(np.mean(before - want)), abs=1e-6)
+    # A tiny model's own b may be under the output's int8 step: a reference 3 years lower
+    # than the model makes one the check can see.
+    lower = want - 3.0
+    moved, b3 = export.bias_corrected(model, plain, calibration, lower)
+    assert b3 == pytest.approx(b + 3.0, abs=1e-4)
+    after = interpreter.predict(moved, calibration)
+    step = (max(float(want.max()), 0.0) - min(float(lower.min()), 0.0)) / 255
+    assert np.max(np.abs(after - (before - b3))) <= 1.5 * step + 1e-3
+    assert abs(float(np.mean(after - lower))) <= step < 1.0
+    # the shifted Keras model is the model minus its argument, exactly; the file one op more
+    got = np.asarray(export.shifted(model, 2.5).predict(calibration[:4].astype(np.float32),
+                                                         verbose=0))
+    np.testing.assert_allclose(got.reshape(-1), want[:4] - 2.5, rtol=0, atol=1e-4)
+    assert 0 < len(fixed) - len(plain) < 1024
+    # what the card says: each file's b (both files made by default), the as-trained one
+    # the same figure as here
+    v = card["verification"]["calibration"]["bias_correction_years"]
+    assert set(v) == {"as_trained", "equalized"}
+    assert v["as_trained"] == pytest.approx(b, abs=1e-6)
+
+
+def test_no_bias_correction_ships_the_file_as_converted(run_dir, card, tmp_path):
+    [plain] = export.export(run_dir, trial=card["trial_id"], quantize=("int8",),
+                            latency_runs=1, out_dir=tmp_path, equalize=False,
+                            bias_correction=False, console=quiet_console())
+    assert plain["verification"]["calibration"]["bias_correction_years"] is None
+    assert plain["verification"]["calibration"]["equalized"] is None
+    r = next(r for r in load_records(run_dir) if r.trial_id == card["trial_id"])
+    model = export.load_model(run_dir, r, 32)
+    data = data_mod.load(runfiles.config(run_dir, "test"))
+    calibration, _ = export.split_images(data, "train", export.DEFAULT_CALIBRATION_IMAGES, 32)
+    shipped = (tmp_path / f"trial_{card['trial_id']}" / "model_int8.tflite").read_bytes()
+    assert shipped == convert.to_tflite(model, "int8", calibration)
 
 
 def test_model_card_describes_the_files_trial_and_data(run_dir, card, out_dir):
