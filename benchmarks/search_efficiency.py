@@ -97,12 +97,14 @@ def contender(spec: str, cfg):
     turns pruning off, ``+eN`` trains N epochs per trial, ``+bandX`` sets
     ``--accuracy-band X`` (0: off), ``+graceN`` sets ``--prune-after N``; for moasha,
     ``+minN`` sets ``--min-epochs N``, ``+hbN`` ``--brackets N``, and ``+spread``,
-    ``+cheap`` or ``+random`` its pick among draws."""
+    ``+cheap`` or ``+random`` its pick among draws (``+wholecheap`` etc.: for the last
+    bracket's candidates only, trained whole from the start)."""
     from search.backends import moasha
 
     tuner, *opts = spec.split("+")
     changes = {"tuner": tuner}
     moasha.PICK = "cheap"  # moasha's default pick, unless an option below says otherwise
+    moasha.WHOLE_PICK = None
     for o in opts:
         if o == "res":
             changes["image_size"] = None
@@ -125,6 +127,8 @@ def contender(spec: str, cfg):
             changes["min_epochs"] = int(o[3:])
         elif o in ("spread", "cheap", "random"):  # moasha's pick among its draws
             moasha.PICK = o  # this process runs the search (set per contender, in order)
+        elif o in ("wholespread", "wholecheap", "wholerandom"):
+            moasha.WHOLE_PICK = o[5:]
         elif o.startswith("grace") and o[5:].isdigit() and int(o[5:]) >= 1:
             changes["prune_after"] = int(o[5:])
         elif o.startswith("e") and o[1:].isdigit():
@@ -132,7 +136,8 @@ def contender(spec: str, cfg):
             changes["patience"] = min(cfg.patience, int(o[1:]))
         else:
             raise SystemExit(f"unknown contender option {o!r} in {spec!r}: expected res, "
-                             "noref, noprune, eN, bandX, graceN, minN, hbN, spread, cheap or random")
+                             "noref, noprune, eN, bandX, graceN, minN, hbN, spread, cheap, random or "
+                             "whole<pick>")
     return cfg.replace(**changes)
 
 

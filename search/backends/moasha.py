@@ -81,6 +81,11 @@ DRAWS = 4
 #: candidates tried; "cheap", at random with chances in inverse proportion to its
 #: multiply-accumulates (training compute); "random", the first.
 PICK = "cheap"
+#: The pick for a candidate of the last bracket (trained whole from the start, with
+#: ``--brackets`` > 1); None: :data:`PICK`. The cheap pick suits 1-epoch rungs, where a
+#: small network that starts well is promoted; a whole trial of a tiny network mostly
+#: adds a poor point to the front.
+WHOLE_PICK: str | None = None
 #: Seconds a worker with nothing to do waits for another worker's rung to finish.
 POLL = 1.0
 
@@ -242,7 +247,9 @@ class Search:
         return next(t for t in self.trials() if t.number == number)
 
     def _new(self) -> None:
-        params = self._propose()
+        bracket = promotion.bracket_for(float(self.bracket_rng.random()), self.weights)
+        whole = len(self.schedule) > 1 and bracket == len(self.schedule) - 1
+        params = self._propose((WHOLE_PICK or PICK) if whole else PICK)
         if params is not None:
             self.study.enqueue_trial(params)
         trial = self.study.ask()  # ours, or another worker's queued draw: any will do
@@ -251,7 +258,6 @@ class Search:
             self.study.tell(trial, state=TrialState.FAIL)
             return
         # Marked as this worker's rung at once: if it dies before training, another takes it.
-        bracket = promotion.bracket_for(float(self.bracket_rng.random()), self.weights)
         start = self.schedule[bracket]
         trial.set_user_attr(ob.WORKER, self.me)
         trial.set_user_attr(TARGET, start)
@@ -262,9 +268,10 @@ class Search:
         self._claim(trial.number, start)
         self._train(trial.number, start, values=values)
 
-    def _propose(self) -> dict[str, Any] | None:
-        """Parameters of the next candidate (see the module docstring); None: leave it to the
-        sampler (no draw passed the checks)."""
+    def _propose(self, pick: str | None = None) -> dict[str, Any] | None:
+        """Parameters of the next candidate, the draw ``pick`` chooses (see :data:`PICK` and
+        the module docstring); None: leave it to the sampler (no draw passed the checks)."""
+        pick = pick or PICK
         trials = self.trials()
         tried_sizes = [math.log(t.user_attrs[PARAMS]) for t in trials
                        if t.user_attrs.get(PARAMS)]
@@ -285,10 +292,10 @@ class Search:
                 continue
             if {k: v for k, v in values.items() if k in names} in seen:
                 continue
-            if PICK == "spread":
+            if pick == "spread":
                 score = min((abs(math.log(counted.params) - s) for s in tried_sizes),
                             default=0.0)
-            elif PICK == "cheap":  # Efraimidis-Spirakis keys: weighted sampling by 1 / MACs
+            elif pick == "cheap":  # Efraimidis-Spirakis keys: weighted sampling by 1 / MACs
                 score = float(self.rng.random()) ** max(1, counted.macs)
             else:
                 score = -kept

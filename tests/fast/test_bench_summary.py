@@ -118,3 +118,13 @@ def test_a_contender_the_toolkit_would_refuse_stops_the_benchmark_before_any_tra
                        text=True, timeout=120, cwd=_PATH.parent)
     assert p.returncode != 0 and needle in p.stderr, p.stderr[-2000:]
     assert "reference" not in p.stdout  # nothing trained, nothing printed
+
+
+def test_a_whole_pick_option_sets_moashas_last_bracket_pick_for_that_contender_only():
+    from search.backends import moasha
+    from search.config import RunConfig
+
+    cfg = bench.contender("moasha+hb3+wholerandom", RunConfig())
+    assert cfg.brackets == 3 and (moasha.PICK, moasha.WHOLE_PICK) == ("cheap", "random")
+    bench.contender("moasha+hb3+spread", RunConfig())  # the next contender: its own picks
+    assert (moasha.PICK, moasha.WHOLE_PICK) == ("spread", None)
