@@ -382,10 +382,12 @@ class Run:
     def refit(self, trial: str | Trial | Sequence[str | Trial] = "best", *,
               epochs: int | None = None, teacher: str | Trial | None = None,
               augment: float | None = None, label_weight: float | None = None,
-              seed: int | str | Sequence[int] | None = None, console=None) -> list[Refit]:
+              seed: int | str | Sequence[int] | None = None, recentre: bool = True,
+              console=None) -> list[Refit]:
         """Train chosen trials' architectures again to ship them: see :func:`refit_run`."""
         return refit_run(self.path, trial, epochs=epochs, teacher=teacher, augment=augment,
-                         label_weight=label_weight, seed=seed, console=console)
+                         label_weight=label_weight, seed=seed, recentre=recentre,
+                         console=console)
 
     def refits(self) -> list[Refit]:
         """The refits already in the run folder (``refits/``), complete or failed."""
@@ -435,7 +437,8 @@ class Refit:
 def refit_run(run_dir: str | Path, trial: str | Trial | Sequence[str | Trial] = "best", *,
               epochs: int | None = None, teacher: str | Trial | None = None,
               augment: float | None = None, label_weight: float | None = None,
-              seed: int | str | Sequence[int] | None = None, console=None) -> list[Refit]:
+              seed: int | str | Sequence[int] | None = None, recentre: bool = True,
+              console=None) -> list[Refit]:
     """Train the architecture of chosen trials again, from scratch, on the training and
     validation splits together, for longer and augmented (optionally distilled from a
     teacher), then test it on the test split (docs/refit.md).
@@ -446,7 +449,10 @@ def refit_run(run_dir: str | Path, trial: str | Trial | Sequence[str | Trial] = 
     MAE to the labels plus the rest times the MAE to the teacher's ages. ``augment``: 0
     (flips only) .. 1, default 0.25. ``seed``: one refit per seed (``[2, 3]`` or ``"2,3"``;
     default the run's): another seed than the run's gives ``<id>-refit-seed<N>``, a copy to
-    measure the spread with or to average (:func:`export_run`'s ``ensemble``). Each refit is
+    measure the spread with or to average (:func:`export_run`'s ``ensemble``). ``recentre``:
+    the refit's median error on its own training images, unaugmented, is taken out of its
+    ages (its record's ``settings["recentred"]`` says by how much; a refit finished before
+    this existed is re-centred, without training). Each refit is
     written to ``RUN_DIR/refits/<id>/``; a
     finished one with the same settings is returned as it is, an interrupted one resumes
     from its last epoch. Raises :class:`UserError` on bad input (an unknown trial, a teacher
@@ -460,7 +466,7 @@ def refit_run(run_dir: str | Path, trial: str | Trial | Sequence[str | Trial] = 
     if isinstance(teacher, Trial):
         teacher = teacher.id
     records = refit_mod.refit(run_dir, trial, epochs=epochs, teacher=teacher, augment=augment,
-                              label_weight=label_weight, seed=seed,
+                              label_weight=label_weight, seed=seed, recentre=recentre,
                               console=console if console is not None else _log_console())
     return [Refit._from_record(r, Path(run_dir)) for r in records]
 

@@ -292,6 +292,11 @@ def _refit_command(p: argparse.ArgumentParser) -> None:
     p.add_argument("--augment", type=_unit_fraction, default=refit.DEFAULT_AUGMENT,
                    help="augmentation strength, 0 (horizontal flips only) to 1 (flips, shifts "
                         "and scales up to 10%%, brightness and contrast up to 20%%)")
+    p.add_argument("--no-recentre", dest="recentre", action="store_false",
+                   help="keep each refit's ages as trained (by default its median error on "
+                        "its own training images, unaugmented, is taken out of its output; "
+                        "a refit finished without it is re-centred by the next refit "
+                        "command, without training)")
     p.add_argument("--seed", default=None,
                    help="train each refit once per seed, e.g. 2,3 (default: the run's --seed "
                         "once); another seed than the run's gives <trial>-refit-seed<N>: "
@@ -509,7 +514,7 @@ def _refit(args: argparse.Namespace) -> int:
 
     refits = api.refit_run(args.run_dir, args.trial, epochs=args.epochs, teacher=args.teacher,
                            augment=args.augment, label_weight=args.label_weight,
-                           seed=args.seed, console=_console())
+                           seed=args.seed, recentre=args.recentre, console=_console())
     failed = [r for r in refits if r.status != "complete"]
     if failed and len(failed) == len(refits):
         raise NothingDone(f"no refit finished: {failed[0].id}: {failed[0].reason}")

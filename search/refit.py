@@ -67,6 +67,9 @@ SPLITS = ("train", "val")
 #: Whole-run choices of ``--trial``, beside ids.
 CHOICES = ("best", "knee", "front")
 SETTINGS_FILE = "refit.json"  # in the backup folder: what the backup was trained with
+#: The record's ``refit`` entry for the re-centring (:func:`recentre`): a result, not a
+#: setting, so left out when a record is matched against a plan.
+RECENTRED = "recentred"
 
 
 class RefitInterrupted(KeyboardInterrupt):
@@ -84,6 +87,7 @@ class Plan:
     augment: float
     label_weight: float | None  # None without a teacher
     seed: int | None = None  # None: the run's --seed
+    recentre: bool = True  # take the median error on its own (clean) images out: recentre()
 
     @property
     def refit_id(self) -> str:
@@ -102,6 +106,8 @@ class Plan:
                "batch_size": batch_size}
         if self.seed is not None:
             out["seed"] = self.seed
+        if not self.recentre:  # only when off: records from before it existed match
+            out["recentre"] = False
         return out
 
 
@@ -255,7 +261,7 @@ def choose_teacher(records: Sequence[TrialRecord], refits: Sequence[TrialRecord]
 def plan(run_dir: str | Path, trial: str = "best", *, epochs: int | None = None,
          teacher: str | None = None, augment: float | None = None,
          label_weight: float | None = None, log: Callable[[str], None] | None = None,
-         seed: str | int | Sequence[int] | None = None) -> list[Plan]:
+         seed: str | int | Sequence[int] | None = None, recentre: bool = True) -> list[Plan]:
     """The refits ``trial`` asks for, checked: :class:`UserError` for bad input, before
     TensorFlow loads. ``epochs`` default: :data:`EPOCHS_FACTOR` times the run's. ``seed``:
     one refit of each trial per seed (:func:`parse_seeds`); the run's seed gives the plain
@@ -307,7 +313,8 @@ def plan(run_dir: str | Path, trial: str = "best", *, epochs: int | None = None,
                  epochs=epochs if epochs is not None else EPOCHS_FACTOR * cfg.epochs,
                  augment=DEFAULT_AUGMENT if augment is None else float(augment),
                  label_weight=(None if teach is None else DEFAULT_LABEL_WEIGHT
-                               if label_weight is None else float(label_weight)), seed=s)
+                               if label_weight is None else float(label_weight)), seed=s,
+                 recentre=bool(recentre))
             for r in chosen for s in copies]
 
 
@@ -321,12 +328,15 @@ def _number(x: Any) -> bool:
 def refit(run_dir: str | Path, trial: str = "best", *, epochs: int | None = None,
           teacher: str | None = None, augment: float | None = None,
           label_weight: float | None = None, console=None, verbose: int = 0,
-          extra_callbacks: Sequence[Any] = (), seed: str | int | Sequence[int] | None = None
-          ) -> list[TrialRecord]:
+          extra_callbacks: Sequence[Any] = (), seed: str | int | Sequence[int] | None = None,
+          recentre: bool = True) -> list[TrialRecord]:
     """Refit the trials ``trial`` names (see :func:`plan`), one after another; return their
     records (complete, failed, or finished before and kept). Ctrl-C raises
     :class:`RefitInterrupted` after the last finished epoch's backup. ``extra_callbacks``:
-    more Keras callbacks for every refit's training (after the backup's)."""
+    more Keras callbacks for every refit's training (after the backup's). ``recentre``:
+    each refit's median error on its own training images is taken out of its ages
+    (:func:`recentre`); a refit finished before that existed is re-centred now, without
+    training."""
     from search import data as data_mod
     from search import export, runfiles
     from search.quiet import load_tensorflow
@@ -338,19 +348,21 @@ def refit(run_dir: str | Path, trial: str = "best", *, epochs: int | None = None
             console.print(line, markup=False, highlight=False)
 
     plans = plan(run_dir, trial, epochs=epochs, teacher=teacher, augment=augment,
-                 label_weight=label_weight, log=say, seed=seed)
+                 label_weight=label_weight, log=say, seed=seed, recentre=recentre)
     cfg = runfiles.config(run_dir, "refit")
-    todo = []
+    todo, late = [], []
     out: dict[str, TrialRecord] = {}
     for p in plans:
         done = finished(run_dir, p, cfg)
-        if done is not None:
+        if done is not None and p.recentre and RECENTRED not in (done.refit or {}):
+            late.append((p, done))
+        elif done is not None:
             say(f"refit {p.refit_id}: done already (test MAE {done.test_mae:.2f} y); delete "
                 f"{run_dir / REFITS_DIR / p.refit_id} to train it again")
             out[p.refit_id] = done
         else:
             todo.append(p)
-    if todo:
+    if todo or late:
         load_tensorflow()
         data = data_mod.load(cfg)
         matches = export.split_matches_run(run_dir, data)
@@ -359,6 +371,8 @@ def refit(run_dir: str | Path, trial: str = "best", *, epochs: int | None = None
                                if not matches else f"{matches}, so the run's split cannot be "
                                "checked") + "; the refit trains and tests on the data as it "
                 "is now")
+        for p, done in late:
+            out[p.refit_id] = recentre_finished(run_dir, p, done, data, cfg, say)
         teachers: dict[str, np.ndarray] = {}
         for p in todo:
             if p.teacher is not None and p.teacher.trial_id not in teachers:
@@ -382,7 +396,8 @@ def finished(run_dir: Path, p: Plan, cfg) -> TrialRecord | None:
         r = TrialRecord.load(Path(run_dir) / REFITS_DIR / p.refit_id / "record.json")
     except (OSError, ValueError):
         return None
-    same = (r.status == COMPLETE and r.refit == p.settings(_batch_size(p, cfg))
+    settings = {k: v for k, v in (r.refit or {}).items() if k != RECENTRED}
+    same = (r.status == COMPLETE and settings == p.settings(_batch_size(p, cfg))
             and _json(r.values) == _json(p.trial.values))
     return r if same else None
 
@@ -520,20 +535,14 @@ def run_refit(run_dir: Path, p: Plan, data, cfg, teacher: np.ndarray | None,
             return rec
         # The saved model is a plain one (MAE loss): it loads without this module.
         model.compile(loss="mae", metrics=[keras.metrics.MeanAbsoluteError(name="mae")])
-        predicted = data.predictions(model, "test", image_size=size, batch_size=batch)
-        if predicted is None:
-            test = data.dataset("test", image_size=size, batch_size=batch)
-            rec.test_mae = float(model.evaluate(test, verbose=0, return_dict=True)["mae"])
-        else:
-            from search import groups
-
-            rec.test_mae = float(np.mean(np.abs(predicted - data.ages("test"))))
-            rec.groups = groups.of_files(data.splits["test"], predicted)
-        path = folder / "model.keras"
-        tmp = folder / ".model.keras.tmp.keras"
-        model.save(tmp)
-        tmp.replace(path)
-        rec.model_path = str(path.relative_to(run_dir))
+        done = recentre(model, data, size, batch) if p.recentre else None
+        predicted = _test(rec, model, data, size, batch)
+        if done is not None:  # the test ages before were these plus the years taken out
+            before = (None if predicted is None else float(np.mean(np.abs(
+                predicted + done["years"] - data.ages("test")))))
+            rec.refit = {**settings, RECENTRED: {**done, "test_mae_before": before}}
+        _save_model(model, folder)
+        rec.model_path = str((folder / "model.keras").relative_to(run_dir))
         rec.status = COMPLETE
         return rec
     except KeyboardInterrupt:
@@ -556,6 +565,91 @@ def run_refit(run_dir: Path, p: Plan, data, cfg, teacher: np.ndarray | None,
                     f"{t.trial_id}: {_years(t.test_mae)}), {rec.train_seconds:.0f} s")
             else:
                 say(f"refit {p.refit_id}: failed: {rec.reason}")
+        clear_keras()
+
+
+def _test(rec: TrialRecord, model, data, size: int, batch: int) -> np.ndarray | None:
+    """The refit's test MAE (and by group, where images and labels match) into ``rec``;
+    returns its test ages, or None when they cannot be matched to their labels."""
+    predicted = data.predictions(model, "test", image_size=size, batch_size=batch)
+    if predicted is None:
+        test = data.dataset("test", image_size=size, batch_size=batch)
+        rec.test_mae = float(model.evaluate(test, verbose=0, return_dict=True)["mae"])
+    else:
+        from search import groups
+
+        rec.test_mae = float(np.mean(np.abs(predicted - data.ages("test"))))
+        rec.groups = groups.of_files(data.splits["test"], predicted)
+    return predicted
+
+
+def _save_model(model, folder: Path) -> None:
+    path = folder / "model.keras"
+    tmp = folder / ".model.keras.tmp.keras"
+    model.save(tmp)
+    tmp.replace(path)
+
+
+def recentre(model, data, size: int, batch: int) -> dict[str, Any] | None:
+    """Take the model's median error on its own training images, unaugmented, out of its
+    ages: ``years``, the median of (age predicted - label) over the refit's splits, is
+    subtracted from the bias of the output layer (``age_fraction``, which
+    ``Rescaling(AGE_SCALE)`` turns into years), so the model's weights and file size are
+    unchanged. A refit learns on augmented faces (shifted, scaled, lighter, darker) and
+    is then asked about plain ones; the wide refits answered 0.5-0.9 years high on them, on
+    the images they trained on and on the test faces alike (docs/refit.md). Returns
+    ``{"years", "images"}``, or None (nothing done) for a model without that output layer
+    or when no split's images can be matched to their labels."""
+    from search.builder import AGE_SCALE
+
+    try:
+        head = model.get_layer("age_fraction")
+        model.get_layer("age_years")
+    except ValueError:
+        return None
+    errors = []
+    for name in SPLITS:
+        predicted = data.predictions(model, name, image_size=size, batch_size=batch)
+        if predicted is not None:
+            errors.append(predicted - data.ages(name))
+    if not errors:
+        return None
+    err = np.concatenate(errors)
+    years = float(np.median(err))
+    head.bias.assign(head.bias - np.float32(years / AGE_SCALE))
+    return {"years": years, "images": int(len(err))}
+
+
+def recentre_finished(run_dir: Path, p: Plan, done: TrialRecord, data, cfg,
+                      say: Callable[[str], None]) -> TrialRecord:
+    """A refit finished before :func:`recentre` existed, re-centred now (no training): its
+    model, test figures and record rewritten."""
+    from search import export
+    from search.trial import clear_keras
+
+    folder = Path(run_dir) / REFITS_DIR / p.refit_id
+    batch = _batch_size(p, cfg)
+    try:
+        size = export.trial_image_size(done, cfg)
+        model = export.load_model(run_dir, done, size)
+        moved = recentre(model, data, size, batch)
+        if moved is None:
+            return done
+        before = done.test_mae
+        _test(done, model, data, size, batch)
+        done.refit = {**(done.refit or {}), RECENTRED: {**moved, "test_mae_before": before}}
+        # The model first: killed before the record is written, the next run re-centres
+        # the saved model again, which moves it by its median error, now about 0.
+        _save_model(model, folder)
+        done.save(folder / "record.json")
+        say(f"refit {p.refit_id}: done already; its ages re-centred on its training images "
+            f"({-moved['years']:+.2f} y): test MAE {_years(before)} -> {_years(done.test_mae)}")
+        return done
+    except Exception as e:  # the refit stays as it was, and is used as it is
+        say(f"refit {p.refit_id}: done already; not re-centred: {type(e).__name__}: "
+            f"{str(e).splitlines()[0] if str(e) else ''}")
+        return done
+    finally:
         clear_keras()
 
 

@@ -255,3 +255,62 @@ def test_a_seed_gives_the_same_refit_on_every_run(run_dir):
     (mae_a, loss_a, w_a), (mae_b, loss_b, w_b) = runs
     assert mae_a == mae_b and loss_a == loss_b
     assert all(np.array_equal(a, b) for a, b in zip(w_a, w_b, strict=True))
+
+
+def _median_error(run_dir: Path, rec: TrialRecord) -> tuple[float, int]:
+    """The refit's median error (years) on its own splits, unaugmented, and their images."""
+    from search import runfiles
+
+    cfg = runfiles.config(run_dir, "test")
+    data = data_mod.load(cfg)
+    size = export.trial_image_size(rec, cfg)
+    model = export.load_model(run_dir, rec, size)
+    err = np.concatenate([data.predictions(model, s, image_size=size) - data.ages(s)
+                          for s in refit.SPLITS])
+    return float(np.median(err)), len(err)
+
+
+def test_a_refit_is_recentred_on_its_own_images_and_an_older_one_without_training(run_dir):
+    # as trained, without the re-centring: the record says so and nothing moved
+    [plain] = refit.refit(run_dir, "000", epochs=2, seed=[13], augment=1.0, recentre=False)
+    assert plain.status == COMPLETE, plain.reason
+    assert plain.refit["recentre"] is False and refit.RECENTRED not in plain.refit
+    folder = run_dir / "refits" / "000-refit-seed13"
+    median, images = _median_error(run_dir, plain)
+    # A refit from before the re-centring existed: its settings had no "recentre" key.
+    old = TrialRecord.load(folder / "record.json")
+    del old.refit["recentre"]
+    old.save(folder / "record.json")
+    history, seconds = old.history, old.train_seconds
+    # the default re-centres it, without training: the model moves by its median error
+    [rec] = refit.refit(run_dir, "000", epochs=2, seed=[13], augment=1.0)
+    assert rec.status == COMPLETE and rec.history == history
+    assert rec.train_seconds == seconds
+    moved = rec.refit[refit.RECENTRED]
+    assert moved["years"] == pytest.approx(median, abs=1e-3) and moved["images"] == images
+    assert moved["test_mae_before"] == old.test_mae
+    after, _ = _median_error(run_dir, rec)
+    assert abs(after) < 0.01 <= abs(median)  # the tiny model is off by more than that
+    on_disk = TrialRecord.load(folder / "record.json")
+    assert on_disk.refit == rec.refit and on_disk.test_mae == rec.test_mae
+    # and the next call finds it done: nothing is re-centred twice
+    before = (folder / "record.json").read_bytes()
+    [again] = refit.refit(run_dir, "000", epochs=2, seed=[13], augment=1.0)
+    assert (folder / "record.json").read_bytes() == before
+    assert again.refit == rec.refit
+
+
+def test_a_new_refit_is_trained_then_recentred(run_dir):
+    from search import runfiles
+
+    [rec] = refit.refit(run_dir, "000", epochs=2, seed=[14], augment=1.0)
+    assert rec.status == COMPLETE, rec.reason
+    moved = rec.refit[refit.RECENTRED]
+    after, images = _median_error(run_dir, rec)
+    assert abs(after) < 0.01 and moved["images"] == images
+    # the test MAE before, from the ages before the move: as the record's own figures say
+    assert moved["test_mae_before"] is not None and np.isfinite(moved["test_mae_before"])
+    assert abs(moved["test_mae_before"] - rec.test_mae) <= abs(moved["years"]) + 1e-6
+    # a plan with the default still finds it finished (the result is not a setting)
+    [p] = refit.plan(run_dir, "000", epochs=2, seed=[14], augment=1.0)
+    assert refit.finished(run_dir, p, runfiles.config(run_dir, "test")) is not None
