@@ -451,8 +451,8 @@ def refit_run(run_dir: str | Path, trial: str | Trial | Sequence[str | Trial] = 
     default the run's): another seed than the run's gives ``<id>-refit-seed<N>``, a copy to
     measure the spread with or to average (:func:`export_run`'s ``ensemble``). ``recentre``:
     the refit's median error on its own training images, unaugmented, is taken out of its
-    ages (its record's ``settings["recentred"]`` says by how much; a refit finished before
-    this existed is re-centred, without training). Each refit is
+    ages (the :class:`Refit`'s ``settings["recentred"]`` says by how much); a finished refit
+    is re-centred, or its re-centring undone, to match, without training. Each refit is
     written to ``RUN_DIR/refits/<id>/``; a
     finished one with the same settings is returned as it is, an interrupted one resumes
     from its last epoch. Raises :class:`UserError` on bad input (an unknown trial, a teacher
@@ -513,7 +513,7 @@ def export_run(run_dir: str | Path, trial: str | Trial | Sequence[str | Trial] |
     their ages (``<id>+<id>...``). ``equalize``: int8 is also converted from a copy whose
     channel ranges are equalized (the same function) and the file closer to Keras on the
     calibration images is shipped (``False``: as trained only). ``bias_correction``: each
-    int8 file's mean error against Keras on the calibration images is taken out of its
+    int8 file's median error against Keras on the calibration images is taken out of its
     output (``False``: left in). Files go
     to ``out_dir/trial_<id>/`` (default ``RUN_DIR/export``). Loads TensorFlow.
     """

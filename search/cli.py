@@ -294,9 +294,9 @@ def _refit_command(p: argparse.ArgumentParser) -> None:
                         "and scales up to 10%%, brightness and contrast up to 20%%)")
     p.add_argument("--no-recentre", dest="recentre", action="store_false",
                    help="keep each refit's ages as trained (by default its median error on "
-                        "its own training images, unaugmented, is taken out of its output; "
-                        "a refit finished without it is re-centred by the next refit "
-                        "command, without training)")
+                        "its own training images, unaugmented, is taken out of its output); "
+                        "a finished refit is re-centred, or its re-centring undone, to "
+                        "match, without training")
     p.add_argument("--seed", default=None,
                    help="train each refit once per seed, e.g. 2,3 (default: the run's --seed "
                         "once); another seed than the run's gives <trial>-refit-seed<N>: "
@@ -333,7 +333,7 @@ def _export_command(p: argparse.ArgumentParser) -> None:
                         "equalized channel ranges, the same function, is converted too, and "
                         "the file closer to Keras on the calibration images is shipped)")
     p.add_argument("--no-bias-correction", dest="bias_correction", action="store_false",
-                   help="int8: leave each file's mean error against Keras on the calibration "
+                   help="int8: leave each file's median error against Keras on the calibration "
                         "images in its output (by default it is measured and subtracted, "
                         "and the file converted again)")
     p.add_argument("--latency-runs", type=_positive_int, default=interpreter.TIMED_RUNS,

@@ -19,8 +19,9 @@ rounding), and the channels can be given equal ranges on the calibration images:
   (``u_c`` = sqrt(range_c / max|w_c|), normalised).
 
 Used by :mod:`search.export` for the int8 file: it converts the model both as trained and
-equalized and ships the file closer to the Keras model on the calibration images
-(``--no-equalize``: as trained only); every other format converts the model as trained. A
+equalized, takes each file's steady error out (:func:`search.export.bias_corrected`) and
+ships the file closer to the Keras model on the calibration images (``--no-equalize``: as
+trained only); every other format converts the model as trained. A
 chain the rules do not cover is left alone: a ReLU6; an output with two readers, an op
 (``x + y``, a ``keras.ops`` call) or a model output among them; a batch normalisation called
 more than once or over another axis than the last; a grouped or channels-first reader.

@@ -344,8 +344,9 @@ def int8_choice(model, members: Mapping[str, Any], flip: bool, calibration: np.n
 
     ``as_trained`` is ``model`` converted as it is. With ``equalize`` the model is also
     converted from its equalized copy (:func:`equalized_copy`). With ``correct`` each file's
-    mean error against the Keras model on the calibration images is taken out of its output
-    (:func:`bias_corrected`). Of the files made, the one closer to the Keras model on the
+    median error against the Keras model on the calibration images is taken out of its
+    output (:func:`bias_corrected`): the shift that brings it closest to the Keras model
+    there, by the measure the choice uses. Of the files made, the one closer to the Keras model on the
     calibration images (mean absolute difference, years; no labels used) is shipped, the
     as-trained file on a tie. Returns the file, the equalizing account (None when off) and
     each file's correction in years (None when off)."""
@@ -373,13 +374,15 @@ def int8_choice(model, members: Mapping[str, Any], flip: bool, calibration: np.n
 
 def bias_corrected(model, blob: bytes, calibration: np.ndarray, want: np.ndarray
                    ) -> tuple[bytes, float]:
-    """``model``'s int8 file with its mean error on the calibration images taken out: ``b``,
-    the mean of (int8 file's age - Keras model's age ``want``) over them, is subtracted
-    from the model's output before it is converted again (the same calibration, so every
-    tensor keeps its range). Rounding to int8 shifts a network's output by a steady amount
-    (0.5-0.8 years on the wide refits, either way), the bias correction of Nagel et al.
-    2019 done once, at the output. Returns the new file and ``b``."""
-    b = float(np.mean(interpreter.predict(blob, calibration).reshape(-1) - want))
+    """``model``'s int8 file with its steady error on the calibration images taken out:
+    ``b``, the median of (int8 file's age - Keras model's age ``want``) over them, is
+    subtracted from the model's output before it is converted again (the same calibration,
+    so every tensor keeps its range). Rounding to int8 shifts a network's output by a steady
+    amount (up to 1.5 years either way on the wide refits of docs/refit.md): the bias
+    correction of Nagel et al. 2019, done once, at the output. The median, not the mean:
+    of all shifts it gives the least mean absolute difference from Keras, the measure
+    :func:`int8_choice` ships by. Returns the new file and ``b``."""
+    b = float(np.median(interpreter.predict(blob, calibration).reshape(-1) - want))
     return to_tflite(shifted(model, b), "int8", calibration), b
 
 
@@ -512,7 +515,7 @@ class Settings:
     calibration_images: int = DEFAULT_CALIBRATION_IMAGES
     latency_runs: int = interpreter.TIMED_RUNS
     equalize: bool = True  # int8: also try equalized channel ranges (search.equalize)
-    bias_correction: bool = True  # int8: take each file's mean error out (bias_corrected)
+    bias_correction: bool = True  # int8: take each file's median error out (bias_corrected)
 
     def check(self) -> None:
         for flag, value in (("--samples", self.samples),
@@ -591,6 +594,14 @@ def model_card(*, run: str, record: TrialRecord, selected_by: str, files: Mappin
     }
 
 
+def _recentred_note(record: TrialRecord) -> str:
+    moved = (record.refit or {}).get("recentred") or {}
+    if moved.get("years") is None:
+        return ""
+    return (f", with {moved['years']:+.2f} years taken out of its ages (its median error on "
+            "its own training images, unaugmented: settings.recentred)")
+
+
 def refit_card(record: TrialRecord) -> dict[str, Any] | None:
     """The model card's "refit" entry: None for a trial's own model; for a refit
     (:mod:`search.refit`), what it is and how it was trained."""
@@ -606,8 +617,10 @@ def refit_card(record: TrialRecord) -> dict[str, Any] | None:
                  "again from scratch on train + validation, longer and augmented"
                  + (f", distilled from {record.teacher}" if record.teacher else "")
                  + "; it has no validation MAE (the validation split was trained on) and "
-                 "the last epoch's weights are the model; the test split was held out, and "
-                 "its MAE and errors by group are measured on it"),
+                 "the last epoch's weights are the model"
+                 + _recentred_note(record)
+                 + "; the test split was held out, and its MAE and errors by group are "
+                 "measured on it"),
     }
 
 
@@ -726,7 +739,7 @@ def export(run_dir: str | Path, trial: str | None = None,
     the chosen models (two or more) as one file that averages them (:func:`averaged`).
     ``equalize``: also convert to int8 from a copy whose channel ranges are equalized
     (:mod:`search.equalize`; the same function) and ship the closer file;
-    ``bias_correction``: take each int8 file's mean error against Keras on the calibration
+    ``bias_correction``: take each int8 file's median error against Keras on the calibration
     images out of its output (:func:`int8_choice`).
     Raises :class:`UserError` for bad input (a damaged run file among it) before anything is
     written, and before TensorFlow loads where it can.

@@ -6,9 +6,10 @@ the wrong way to train the model that ships. A refit takes a trial's values (arc
 learning rate, schedule, batch size) and trains them again:
 
 - on the **training and validation splits together**: there is no validation split left, so
-  no early stopping and no choice of the best epoch; the last epoch's weights are the model,
-  and the record's ``val_mae`` stays None. The test split stays held out: its MAE and its
-  MAE by gender, ethnicity and age band (:mod:`search.groups`) are measured once, at the end;
+  no early stopping and no choice of the best epoch; the last epoch's weights are the model
+  (re-centred: :func:`recentre`), and the record's ``val_mae`` stays None. The test split
+  stays held out: its MAE and its MAE by gender, ethnicity and age band
+  (:mod:`search.groups`) are measured once, at the end;
 - for longer: :data:`EPOCHS_FACTOR` times the run's ``--epochs`` unless told, the trial's own
   learning-rate schedule stretched over them (the step schedule's quarters, the cosine
   decay);
@@ -67,8 +68,9 @@ SPLITS = ("train", "val")
 #: Whole-run choices of ``--trial``, beside ids.
 CHOICES = ("best", "knee", "front")
 SETTINGS_FILE = "refit.json"  # in the backup folder: what the backup was trained with
-#: The record's ``refit`` entry for the re-centring (:func:`recentre`): a result, not a
-#: setting, so left out when a record is matched against a plan.
+#: The record's ``refit`` entry for the re-centring (:func:`recentre`): a step after
+#: training, not a training setting, so left out when a record is matched against a plan;
+#: ``--no-recentre`` or not, a finished refit is moved to match without training.
 RECENTRED = "recentred"
 
 
@@ -106,8 +108,6 @@ class Plan:
                "batch_size": batch_size}
         if self.seed is not None:
             out["seed"] = self.seed
-        if not self.recentre:  # only when off: records from before it existed match
-            out["recentre"] = False
         return out
 
 
@@ -335,8 +335,8 @@ def refit(run_dir: str | Path, trial: str = "best", *, epochs: int | None = None
     :class:`RefitInterrupted` after the last finished epoch's backup. ``extra_callbacks``:
     more Keras callbacks for every refit's training (after the backup's). ``recentre``:
     each refit's median error on its own training images is taken out of its ages
-    (:func:`recentre`); a refit finished before that existed is re-centred now, without
-    training."""
+    (:func:`recentre`); a finished refit that is not as asked (re-centred, or not) is moved
+    to match now, without training (:func:`shift_finished`)."""
     from search import data as data_mod
     from search import export, runfiles
     from search.quiet import load_tensorflow
@@ -354,7 +354,7 @@ def refit(run_dir: str | Path, trial: str = "best", *, epochs: int | None = None
     out: dict[str, TrialRecord] = {}
     for p in plans:
         done = finished(run_dir, p, cfg)
-        if done is not None and p.recentre and RECENTRED not in (done.refit or {}):
+        if done is not None and p.recentre != is_recentred(done):
             late.append((p, done))
         elif done is not None:
             say(f"refit {p.refit_id}: done already (test MAE {done.test_mae:.2f} y); delete "
@@ -372,7 +372,7 @@ def refit(run_dir: str | Path, trial: str = "best", *, epochs: int | None = None
                                "checked") + "; the refit trains and tests on the data as it "
                 "is now")
         for p, done in late:
-            out[p.refit_id] = recentre_finished(run_dir, p, done, data, cfg, say)
+            out[p.refit_id] = shift_finished(run_dir, p, done, data, cfg, say)
         teachers: dict[str, np.ndarray] = {}
         for p in todo:
             if p.teacher is not None and p.teacher.trial_id not in teachers:
@@ -535,11 +535,16 @@ def run_refit(run_dir: Path, p: Plan, data, cfg, teacher: np.ndarray | None,
             return rec
         # The saved model is a plain one (MAE loss): it loads without this module.
         model.compile(loss="mae", metrics=[keras.metrics.MeanAbsoluteError(name="mae")])
-        done = recentre(model, data, size, batch) if p.recentre else None
+        done = None
+        if p.recentre:
+            try:
+                done = recentre(model, data, size, batch)
+            except Exception as e:  # the trained model is kept; the next refit call retries
+                say(f"refit {p.refit_id}: not re-centred: {_line(e)}")
         predicted = _test(rec, model, data, size, batch)
         if done is not None:  # the test ages before were these plus the years taken out
-            before = (None if predicted is None else float(np.mean(np.abs(
-                predicted + done["years"] - data.ages("test")))))
+            before = (None if predicted is None or done["years"] is None else float(np.mean(
+                np.abs(predicted + done["years"] - data.ages("test")))))
             rec.refit = {**settings, RECENTRED: {**done, "test_mae_before": before}}
         _save_model(model, folder)
         rec.model_path = str((folder / "model.keras").relative_to(run_dir))
@@ -598,56 +603,92 @@ def recentre(model, data, size: int, batch: int) -> dict[str, Any] | None:
     unchanged. A refit learns on augmented faces (shifted, scaled, lighter, darker) and
     is then asked about plain ones; the wide refits answered 0.5-0.9 years high on them, on
     the images they trained on and on the test faces alike (docs/refit.md). Returns
-    ``{"years", "images"}``, or None (nothing done) for a model without that output layer
-    or when no split's images can be matched to their labels."""
-    from search.builder import AGE_SCALE
-
+    ``{"years", "images"}``; ``years`` None, with a ``reason``, where nothing could be done
+    (a model without that output layer; no split whose images match their labels)."""
     try:
-        head = model.get_layer("age_fraction")
+        model.get_layer("age_fraction")
         model.get_layer("age_years")
     except ValueError:
-        return None
+        return {"years": None, "images": 0,
+                "reason": "no output layer age_fraction -> age_years to move"}
     errors = []
     for name in SPLITS:
         predicted = data.predictions(model, name, image_size=size, batch_size=batch)
         if predicted is not None:
             errors.append(predicted - data.ages(name))
     if not errors:
-        return None
+        return {"years": None, "images": 0,
+                "reason": "no split's images could be matched to their labels"}
     err = np.concatenate(errors)
     years = float(np.median(err))
-    head.bias.assign(head.bias - np.float32(years / AGE_SCALE))
+    _move(model, years)
     return {"years": years, "images": int(len(err))}
 
 
-def recentre_finished(run_dir: Path, p: Plan, done: TrialRecord, data, cfg,
-                      say: Callable[[str], None]) -> TrialRecord:
-    """A refit finished before :func:`recentre` existed, re-centred now (no training): its
-    model, test figures and record rewritten."""
+def _move(model, years: float) -> None:
+    """Subtract ``years`` from every age ``model`` gives (its ``age_fraction`` bias)."""
+    from search.builder import AGE_SCALE
+
+    head = model.get_layer("age_fraction")
+    head.bias.assign(head.bias - np.float32(years / AGE_SCALE))
+
+
+def is_recentred(r: TrialRecord) -> bool:
+    """Whether the refit went through :func:`recentre` (which may have found nothing to
+    move: its ``years`` None, with the reason)."""
+    return RECENTRED in (r.refit or {})
+
+
+def _line(e: BaseException) -> str:
+    return f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+
+
+def shift_finished(run_dir: Path, p: Plan, done: TrialRecord, data, cfg,
+                   say: Callable[[str], None]) -> TrialRecord:
+    """A finished refit made to match ``p.recentre`` without training: re-centred (one from
+    before :func:`recentre` existed, or made with ``--no-recentre``), or its re-centring
+    undone (asked for with ``--no-recentre``). Its model, test figures and record are
+    rewritten; on an error the refit stays as it was, and is returned as it was."""
+    import copy
+
+    import keras
+
     from search import export
     from search.trial import clear_keras
 
     folder = Path(run_dir) / REFITS_DIR / p.refit_id
     batch = _batch_size(p, cfg)
+    rec = copy.deepcopy(done)
+    settings = {k: v for k, v in (rec.refit or {}).items() if k != RECENTRED}
     try:
-        size = export.trial_image_size(done, cfg)
-        model = export.load_model(run_dir, done, size)
-        moved = recentre(model, data, size, batch)
-        if moved is None:
-            return done
-        before = done.test_mae
-        _test(done, model, data, size, batch)
-        done.refit = {**(done.refit or {}), RECENTRED: {**moved, "test_mae_before": before}}
+        size = export.trial_image_size(rec, cfg)
+        model = export.load_model(run_dir, rec, size)
+        model.compile(loss="mae", metrics=[keras.metrics.MeanAbsoluteError(name="mae")])
+        before = rec.test_mae
+        if p.recentre:
+            moved = recentre(model, data, size, batch)
+            rec.refit = {**settings, RECENTRED: {**moved, "test_mae_before": before}}
+        else:
+            years = (rec.refit or {}).get(RECENTRED, {}).get("years")
+            if years is not None:
+                _move(model, -float(years))
+            rec.refit = settings
+        _test(rec, model, data, size, batch)
         # The model first: killed before the record is written, the next run re-centres
         # the saved model again, which moves it by its median error, now about 0.
         _save_model(model, folder)
-        done.save(folder / "record.json")
-        say(f"refit {p.refit_id}: done already; its ages re-centred on its training images "
-            f"({-moved['years']:+.2f} y): test MAE {_years(before)} -> {_years(done.test_mae)}")
-        return done
-    except Exception as e:  # the refit stays as it was, and is used as it is
-        say(f"refit {p.refit_id}: done already; not re-centred: {type(e).__name__}: "
-            f"{str(e).splitlines()[0] if str(e) else ''}")
+        rec.save(folder / "record.json")
+        if not p.recentre:
+            what = "its re-centring undone (--no-recentre)"
+        elif moved["years"] is None:
+            what = f"not re-centred: {moved['reason']}"
+        else:
+            what = f"its ages re-centred on its training images ({-moved['years']:+.2f} y)"
+        say(f"refit {p.refit_id}: done already; {what}: test MAE {_years(before)} -> "
+            f"{_years(rec.test_mae)}")
+        return rec
+    except Exception as e:  # noqa: BLE001 - any failure leaves the finished refit usable
+        say(f"refit {p.refit_id}: done already; left as it was: {_line(e)}")
         return done
     finally:
         clear_keras()

@@ -270,25 +270,22 @@ def _median_error(run_dir: Path, rec: TrialRecord) -> tuple[float, int]:
     return float(np.median(err)), len(err)
 
 
-def test_a_refit_is_recentred_on_its_own_images_and_an_older_one_without_training(run_dir):
-    # as trained, without the re-centring: the record says so and nothing moved
+def test_a_refit_made_without_recentring_is_recentred_later_without_training(run_dir):
+    # as trained, without the re-centring: the record says so and nothing moved; a refit
+    # from before the re-centring existed has the same record
     [plain] = refit.refit(run_dir, "000", epochs=2, seed=[13], augment=1.0, recentre=False)
     assert plain.status == COMPLETE, plain.reason
-    assert plain.refit["recentre"] is False and refit.RECENTRED not in plain.refit
+    assert refit.RECENTRED not in plain.refit and "recentre" not in plain.refit
     folder = run_dir / "refits" / "000-refit-seed13"
     median, images = _median_error(run_dir, plain)
-    # A refit from before the re-centring existed: its settings had no "recentre" key.
-    old = TrialRecord.load(folder / "record.json")
-    del old.refit["recentre"]
-    old.save(folder / "record.json")
-    history, seconds = old.history, old.train_seconds
+    history, seconds = plain.history, plain.train_seconds
     # the default re-centres it, without training: the model moves by its median error
     [rec] = refit.refit(run_dir, "000", epochs=2, seed=[13], augment=1.0)
     assert rec.status == COMPLETE and rec.history == history
     assert rec.train_seconds == seconds
     moved = rec.refit[refit.RECENTRED]
     assert moved["years"] == pytest.approx(median, abs=1e-3) and moved["images"] == images
-    assert moved["test_mae_before"] == old.test_mae
+    assert moved["test_mae_before"] == plain.test_mae
     after, _ = _median_error(run_dir, rec)
     assert abs(after) < 0.01 <= abs(median)  # the tiny model is off by more than that
     on_disk = TrialRecord.load(folder / "record.json")
@@ -300,17 +297,16 @@ def test_a_refit_is_recentred_on_its_own_images_and_an_older_one_without_trainin
     assert again.refit == rec.refit
 
 
-def test_a_new_refit_is_trained_then_recentred(run_dir):
-    from search import runfiles
-
+def test_a_new_refit_is_trained_then_recentred_and_no_recentre_undoes_it(run_dir):
     [rec] = refit.refit(run_dir, "000", epochs=2, seed=[14], augment=1.0)
     assert rec.status == COMPLETE, rec.reason
     moved = rec.refit[refit.RECENTRED]
     after, images = _median_error(run_dir, rec)
-    assert abs(after) < 0.01 and moved["images"] == images
-    # the test MAE before, from the ages before the move: as the record's own figures say
-    assert moved["test_mae_before"] is not None and np.isfinite(moved["test_mae_before"])
-    assert abs(moved["test_mae_before"] - rec.test_mae) <= abs(moved["years"]) + 1e-6
-    # a plan with the default still finds it finished (the result is not a setting)
-    [p] = refit.plan(run_dir, "000", epochs=2, seed=[14], augment=1.0)
-    assert refit.finished(run_dir, p, runfiles.config(run_dir, "test")) is not None
+    assert abs(after) < 0.01 <= abs(moved["years"]) and moved["images"] == images
+    # --no-recentre on the finished refit gives back the model as trained, without
+    # training: its median error and its test MAE are those the record had before
+    [undone] = refit.refit(run_dir, "000", epochs=2, seed=[14], augment=1.0, recentre=False)
+    assert undone.history == rec.history and refit.RECENTRED not in undone.refit
+    assert undone.test_mae == pytest.approx(moved["test_mae_before"], abs=1e-3)
+    back, _ = _median_error(run_dir, undone)
+    assert back == pytest.approx(moved["years"], abs=1e-3)

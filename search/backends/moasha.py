@@ -81,10 +81,11 @@ DRAWS = 4
 #: candidates tried; "cheap", at random with chances in inverse proportion to its
 #: multiply-accumulates (training compute); "random", the first.
 PICK = "cheap"
-#: The pick for a candidate of the last bracket (trained whole from the start, with
-#: ``--brackets`` > 1); None: :data:`PICK`. The cheap pick suits 1-epoch rungs, where a
-#: small network that starts well is promoted; a whole trial of a tiny network mostly
-#: adds a poor point to the front.
+#: The pick for a candidate of the last bracket (trained whole from the start: with
+#: ``--brackets`` as many as the rungs); None: :data:`PICK`. The cheap pick suits 1-epoch
+#: rungs, where a small network that starts well is promoted; a whole trial of a tiny
+#: network mostly adds a poor point to the front. With several workers, a worker may train
+#: another's queued draw (``study.ask``), picked for that worker's bracket.
 WHOLE_PICK: str | None = None
 #: Seconds a worker with nothing to do waits for another worker's rung to finish.
 POLL = 1.0

@@ -120,9 +120,13 @@ def test_a_contender_the_toolkit_would_refuse_stops_the_benchmark_before_any_tra
     assert "reference" not in p.stdout  # nothing trained, nothing printed
 
 
-def test_a_whole_pick_option_sets_moashas_last_bracket_pick_for_that_contender_only():
+def test_a_whole_pick_option_sets_moashas_last_bracket_pick_for_that_contender_only(
+        monkeypatch):
     from search.backends import moasha
     from search.config import RunConfig
+
+    monkeypatch.setattr(moasha, "PICK", moasha.PICK)  # restored after the test
+    monkeypatch.setattr(moasha, "WHOLE_PICK", moasha.WHOLE_PICK)
 
     cfg = bench.contender("moasha+hb3+wholerandom", RunConfig())
     assert cfg.brackets == 3 and (moasha.PICK, moasha.WHOLE_PICK) == ("cheap", "random")
